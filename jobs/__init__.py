@@ -1,0 +1,1 @@
+"""Entry points: the `stylebatch` CLI and the same commands as `python -m jobs.<command>`."""

@@ -1,0 +1,35 @@
+"""The `stylebatch` console script: one subcommand per job module."""
+from __future__ import annotations
+
+import argparse
+
+from jobs import convert, demo, operators
+from jobs.common import run_command
+
+COMMANDS = {
+    "demo": (demo, "convert the bundled sample photos with the bundled style model"),
+    "operators": (operators, "list operators, their options and presets"),
+    "convert": (convert, "stylize every image under INPUT into OUTPUT"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the subcommand and run it."""
+    parser = argparse.ArgumentParser(prog="stylebatch", description="Batch image stylization on Ray.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, (module, summary) in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=module.__doc__)
+        if hasattr(module, "build_parser"):
+            module.build_parser(sub)
+        sub.set_defaults(run=module.run)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    run_command(main)
+
+
+if __name__ == "__main__":
+    entry()

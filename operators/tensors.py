@@ -1,0 +1,43 @@
+"""Tensor helpers shared by the torch operators: uint8 batches to ranged tensors and back, padding."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def to_tensor(images: np.ndarray, device: torch.device, low: float, high: float, dtype: torch.dtype) -> torch.Tensor:
+    """(N, H, W, C) uint8 to (N, C, H, W) in [low, high] on `device`."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True)
+    x = x.permute(0, 3, 1, 2).to(dtype)
+    return x * ((high - low) / 255.0) + low
+
+
+def to_uint8(x: torch.Tensor, low: float, high: float) -> np.ndarray:
+    """(N, C, H, W) in [low, high] to (N, H, W, C) uint8 on the CPU, rounded and clipped."""
+    x = (x.float() - low) * (255.0 / (high - low))
+    x = x.clamp_(0, 255).round_().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 1) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad bottom/right so both sides are multiples of `multiple` and at least `min_side`.
+
+    Reflection is used where the image is large enough, edge replication otherwise.
+    Returns the padded tensor and the original (height, width) to crop back to.
+    """
+    h, w = x.shape[-2:]
+    target_h = max(-(-h // multiple) * multiple, -(-min_side // multiple) * multiple)
+    target_w = max(-(-w // multiple) * multiple, -(-min_side // multiple) * multiple)
+    pad_h, pad_w = target_h - h, target_w - w
+    if pad_h or pad_w:
+        mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    return x, (h, w)
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """`auto` is the first CUDA device when there is one, else the CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)

@@ -1,0 +1,77 @@
+"""Image decoding (orientation, alpha, odd modes, pixel limit) and encoding, on the CPU."""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
+DEFAULT_MAX_PIXELS = 40_000_000
+
+Image.MAX_IMAGE_PIXELS = None  # our own limit below applies before any pixel is decoded
+
+
+class DecodeError(Exception):
+    """The bytes are not an image we can convert; the message says why."""
+
+
+def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = 0) -> np.ndarray:
+    """Bytes to an (H, W, C) uint8 array in `mode` ('RGB' or 'L'), upright, alpha on white.
+
+    The header's size is checked against `max_pixels` before decoding; `max_side` > 0
+    shrinks the image so its longer side is at most that many pixels.
+    """
+    if not data:
+        raise DecodeError("empty file (0 bytes)")
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise DecodeError("not a recognised image format (is the extension wrong?)") from None
+    width, height = img.size
+    if width * height > max_pixels:
+        raise DecodeError(
+            f"image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
+            "(raise --max-pixels if this image is genuine)"
+        )
+    if max_side and img.format == "JPEG":
+        img.draft("RGB" if mode == "RGB" else "L", (max_side, max_side))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DecodeError(f"corrupt or truncated image data: {exc}") from None
+    img = _to_mode(img, mode)
+    if max_side and max(img.size) > max_side:
+        scale = max_side / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
+    array = np.asarray(img, dtype=np.uint8)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _to_mode(img: Image.Image, mode: str) -> Image.Image:
+    """Palette, CMYK, 16/32-bit and float modes to 8-bit `mode`; transparency composited on white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        top = max(1.0, values.max(initial=1.0)) if img.mode == "F" else 65535.0
+        img = Image.fromarray(np.clip(values * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return img.convert(mode)
+
+
+def encode_image(array: np.ndarray, fmt: str, quality: int = 95) -> bytes:
+    """(H, W, C) uint8 to PNG, JPEG or WebP bytes."""
+    img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    buffer = io.BytesIO()
+    options = {"PNG": {"compress_level": 1}, "JPEG": {"quality": quality}, "WEBP": {"quality": quality}}
+    pil_format = FORMATS[fmt]
+    img.save(buffer, format=pil_format, **options[pil_format])
+    return buffer.getvalue()

@@ -1,0 +1,115 @@
+"""Run manifests: one Parquet row per input plus a JSON summary; earlier runs' rows drive resume."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.keys import join_url
+from pipeline.storage import filesystem, to_url
+
+SCHEMA = pa.schema(
+    [
+        ("input", pa.string()),
+        ("output", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("operator", pa.string()),
+        ("config_hash", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("seconds", pa.float64()),
+        ("run_id", pa.string()),
+    ]
+)
+STATUSES = ("converted", "skipped", "failed")
+MANIFEST_DIR = "_manifest"
+PARTS_DIR = "_parts"
+
+
+@dataclass
+class Totals:
+    """Counts of one run; converted + skipped + failed = inputs."""
+
+    run_id: str
+    operator: str
+    config_hash: str
+    inputs: int = 0
+    converted: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+
+
+class ManifestWriter:
+    """Streams manifest rows to part files while the run goes on, then joins them into one file.
+
+    Parts written every `flush_rows` rows or `flush_seconds` seconds survive a killed run, so a
+    rerun still skips what that run converted.
+    """
+
+    def __init__(self, output: str, run_id: str, storage_options: Mapping[str, Any],
+                 flush_rows: int = 500, flush_seconds: float = 20.0) -> None:
+        self.fs, root = filesystem(output, storage_options)
+        self.dir = f"{root}/{MANIFEST_DIR}"
+        self.parts_dir = f"{self.dir}/{PARTS_DIR}/{run_id}"
+        self.run_id = run_id
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.parts: list[str] = []
+        self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
+        self.last_flush = time.monotonic()
+
+    def add(self, rows: pa.Table) -> None:
+        """Queue rows (any column order; extra columns dropped) and flush when due."""
+        self.pending.append(rows.select(SCHEMA.names).cast(SCHEMA))
+        self.pending_rows += rows.num_rows
+        if self.pending_rows >= self.flush_rows or time.monotonic() - self.last_flush > self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write queued rows as one more part file."""
+        if self.pending:
+            path = f"{self.parts_dir}/part-{len(self.parts):06d}.parquet"
+            self.fs.makedirs(self.parts_dir, exist_ok=True)
+            with self.fs.open(path, "wb") as f:
+                pq.write_table(pa.concat_tables(self.pending), f)
+            self.parts.append(path)
+            self.pending, self.pending_rows = [], 0
+        self.last_flush = time.monotonic()
+
+    def finish(self, totals: Totals) -> tuple[str, str]:
+        """Join the parts into `_manifest/<run_id>.parquet`, write the JSON totals; return both URLs."""
+        self.flush()
+        table_path, json_path = f"{self.dir}/{self.run_id}.parquet", f"{self.dir}/{self.run_id}.json"
+        self.fs.makedirs(self.dir, exist_ok=True)
+        with self.fs.open(table_path, "wb") as f, pq.ParquetWriter(f, SCHEMA) as writer:
+            for part in self.parts:
+                with self.fs.open(part, "rb") as p:
+                    writer.write_table(pq.read_table(p))
+        with self.fs.open(json_path, "w") as f:
+            json.dump(asdict(totals), f, indent=2)
+        if self.parts:
+            self.fs.rm(self.parts_dir, recursive=True)
+        return to_url(self.fs, table_path), to_url(self.fs, json_path)
+
+
+def converted_inputs(output: str, storage_options: Mapping[str, Any], config_hash: str) -> pa.Array:
+    """Inputs that earlier runs (finished or killed) converted into `output` with this config."""
+    fs, root = filesystem(output, storage_options)
+    paths = fs.glob(f"{root}/{MANIFEST_DIR}/*.parquet") + fs.glob(f"{root}/{MANIFEST_DIR}/{PARTS_DIR}/*/*.parquet")
+    found = []
+    for path in paths:
+        with fs.open(path, "rb") as f:
+            table = pq.read_table(f, columns=["input", "status", "config_hash"])
+        keep = pc.and_(pc.equal(table["status"], "converted"), pc.equal(table["config_hash"], config_hash))
+        found.append(table.filter(keep)["input"])
+    if not found:
+        return pa.array([], pa.string())
+    return pc.unique(pa.chunked_array(found, pa.string()).combine_chunks())

@@ -1,0 +1,197 @@
+"""One conversion run on Ray Data: list -> decode -> stylize (actor pool) -> encode/write -> manifest."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import ray
+
+from operators.errors import ConfigError
+from operators.registry import get_operator
+from operators.spec import OperatorSpec
+from operators.weights import fingerprint
+from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
+from pipeline.manifest import ManifestWriter, Totals, converted_inputs
+from pipeline.stages import StylizeActor, encode_and_write, list_inputs, read_and_decode
+from pipeline.storage import filesystem, normalise, options_for
+
+ROWS_PER_DECODE_TASK = 4
+DECODE_CPUS = 0.25  # differs from any actor reservation, so decoding never fuses into the model actor
+
+
+@dataclass
+class RunConfig:
+    """Everything a `convert` run is asked to do (the CLI's flags)."""
+
+    input: str
+    output: str
+    operator: str
+    settings: dict[str, str] = field(default_factory=dict)
+    fmt: str = "png"
+    quality: int = 95
+    max_side: int = 0
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    batch_size: int | None = None
+    actors: int | None = None
+    gpus_per_actor: float | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    resume: bool = True
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated run: resolved operator options, URLs, per-URL storage options, config hash."""
+
+    spec: OperatorSpec
+    options: dict[str, Any]
+    input: str
+    output: str
+    input_options: dict[str, Any]
+    output_options: dict[str, Any]
+    model_options: dict[str, Any]
+    config_hash: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Totals of a finished run and where its output and manifest are."""
+
+    totals: Totals
+    output: str
+    manifest: str
+    summary: str
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing failed, 1 when some inputs failed."""
+        return 1 if self.totals.failed else 0
+
+    def line(self) -> str:
+        """The one-line report printed at the end of a run."""
+        t = self.totals
+        return (
+            f"{t.converted} converted, {t.skipped} skipped, {t.failed} failed of {t.inputs} inputs "
+            f"in {t.seconds:.1f} s ({t.images_per_second:.2f} images/s); "
+            f"output: {self.output}  manifest: {self.manifest}  summary: {self.summary}"
+        )
+
+
+def prepare(cfg: RunConfig) -> Plan:
+    """Check the whole configuration before any work; raises ConfigError with one clear message."""
+    if cfg.fmt not in FORMATS:
+        raise ConfigError(f"--format {cfg.fmt!r}: choose one of {', '.join(FORMATS)}")
+    spec = get_operator(cfg.operator)
+    options = spec.resolve(cfg.settings)
+    source, output = normalise(cfg.input), normalise(cfg.output)
+    input_options = options_for(source, cfg.storage_options)
+    try:
+        fs, root = filesystem(source, input_options)
+        exists = fs.exists(root)
+    except Exception as exc:  # credentials, endpoint or permission problems surface here first
+        raise ConfigError(f"cannot read input {cfg.input}: {exc}") from None
+    if not exists:
+        raise ConfigError(f"input {cfg.input} does not exist (or is empty); check the path or URL")
+    model_options = options_for(next((options[k] for k in spec.url_options() if options[k]), ""), cfg.storage_options)
+    spec.build(options, "cpu", model_options)  # fails fast on missing or malformed weights
+    identity = {
+        "operator": spec.name,
+        "options": options,
+        "files": {k: fingerprint(options[k], model_options) for k in spec.url_options() if options[k]},
+        "format": cfg.fmt,
+        "quality": cfg.quality,
+        "max_side": cfg.max_side,
+    }
+    config_hash = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return Plan(spec, options, source, output, input_options, options_for(output, cfg.storage_options),
+                model_options, config_hash)
+
+
+def actor_resources(cfg: RunConfig, spec: OperatorSpec) -> dict[str, Any]:
+    """Actor pool size, per-actor CPU/GPU reservation, torch threads and batch size for this cluster.
+
+    Actors reserve a fraction of a CPU so that read, decode and encode tasks can always run.
+    """
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
+    gpus_per_actor = cfg.gpus_per_actor if cfg.gpus_per_actor is not None else (1.0 if gpus else 0.0)
+    if gpus_per_actor:
+        actors = cfg.actors or max(1, int(gpus / gpus_per_actor))
+        batch_size = cfg.batch_size or spec.batch_size
+    else:
+        actors = cfg.actors or 1
+        batch_size = cfg.batch_size or max(1, spec.batch_size // 2)
+    cpus_per_actor = 1.0 if gpus_per_actor and cpus >= actors + 2 else 0.5
+    threads = 0 if gpus_per_actor else max(1, int(cpus) // actors)
+    return {"actors": actors, "num_gpus": gpus_per_actor, "num_cpus": cpus_per_actor, "threads": threads,
+            "batch_size": batch_size}
+
+
+def new_run_id() -> str:
+    """Sortable, unique run id: UTC time plus a random suffix."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def convert(cfg: RunConfig) -> RunResult:
+    """Run one conversion to the end; every listed input gets exactly one manifest row."""
+    plan = prepare(cfg)
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), logging_level="WARNING")
+    pool = actor_resources(cfg, plan.spec)
+    run_id = new_run_id()
+    converted = converted_inputs(plan.output, plan.output_options, plan.config_hash) if cfg.resume else pa.array([], pa.string())
+    started = time.perf_counter()
+    ds = ray.data.from_items([{"root": plan.input}]).map_batches(
+        list_inputs,
+        batch_size=1,
+        num_cpus=0.25,
+        fn_kwargs={"output": plan.output, "fmt": cfg.fmt, "storage_options": plan.input_options,
+                   "done": [ray.put(converted)]},
+    )
+    if cfg.limit:
+        ds = ds.limit(cfg.limit)
+    ds = (
+        ds.repartition(target_num_rows_per_block=ROWS_PER_DECODE_TASK)
+        .map_batches(
+            read_and_decode,
+            num_cpus=DECODE_CPUS,
+            fn_kwargs={"input_mode": plan.spec.input_mode, "max_pixels": cfg.max_pixels,
+                       "max_side": cfg.max_side, "storage_options": plan.input_options},
+        )
+        .map_batches(
+            StylizeActor,
+            batch_size=pool["batch_size"],
+            compute=ray.data.ActorPoolStrategy(size=pool["actors"]),
+            num_gpus=pool["num_gpus"],
+            num_cpus=pool["num_cpus"],
+            fn_constructor_kwargs={"operator": plan.spec.name, "options": plan.options,
+                                   "storage_options": plan.model_options, "max_batch": pool["batch_size"],
+                                   "threads": pool["threads"]},
+        )
+        .map_batches(
+            encode_and_write,
+            num_cpus=DECODE_CPUS,
+            fn_kwargs={"fmt": cfg.fmt, "quality": cfg.quality, "storage_options": plan.output_options},
+        )
+    )
+    totals = Totals(run_id=run_id, operator=plan.spec.name, config_hash=plan.config_hash)
+    writer = ManifestWriter(plan.output, run_id, plan.output_options)
+    constants = {"operator": plan.spec.name, "config_hash": plan.config_hash, "run_id": run_id}
+    for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        for name, value in constants.items():
+            table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+        writer.add(table)
+        counts = table["status"].value_counts().to_pylist()
+        for entry in counts:
+            setattr(totals, entry["values"], getattr(totals, entry["values"]) + entry["counts"])
+        totals.inputs += table.num_rows
+    totals.seconds = time.perf_counter() - started
+    totals.images_per_second = totals.converted / totals.seconds if totals.seconds else 0.0
+    manifest, summary = writer.finish(totals)
+    return RunResult(totals, plan.output, manifest, summary)

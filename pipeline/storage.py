@@ -1,0 +1,73 @@
+"""fsspec URLs and their storage options: AWS_* settings made explicit so Ray workers get them."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping
+
+import fsspec
+from fsspec.core import split_protocol, url_to_fs
+
+S3_PROTOCOLS = ("s3", "s3a")
+
+
+def parse_storage_options(pairs: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` strings to a dict; JSON values (numbers, true/false, objects) are decoded."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--storage-option {pair!r}: use KEY=VALUE, e.g. endpoint_url=http://127.0.0.1:9000")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def options_for(url: str, user_options: Mapping[str, Any]) -> dict[str, Any]:
+    """Storage options for `url`: for S3, the standard AWS_* variables read now, then the user's."""
+    protocol = split_protocol(url)[0]
+    if protocol not in S3_PROTOCOLS:
+        return {} if protocol in (None, "file", "local") else dict(user_options)
+    env = os.environ
+    options: dict[str, Any] = {}
+    if env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"):
+        options["endpoint_url"] = env.get("AWS_ENDPOINT_URL_S3") or env["AWS_ENDPOINT_URL"]
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        options["key"], options["secret"] = env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        if env.get("AWS_SESSION_TOKEN"):
+            options["token"] = env["AWS_SESSION_TOKEN"]
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        options["client_kwargs"] = {"region_name": region}
+    options.update(user_options)
+    return options
+
+
+def filesystem(url: str, options: Mapping[str, Any]) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem for `url` and the path within it (no trailing slash)."""
+    fs, path = url_to_fs(url, **options)
+    return fs, path.rstrip("/") or path
+
+
+def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    """Whether `fs` is the local disk (where folders must exist before files are written)."""
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return "file" in protocols
+
+
+def to_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    """A path of `fs` as a URL users recognise: plain for local files, protocol://path otherwise."""
+    if is_local(fs):
+        return path
+    protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
+    return f"{protocol}://{path}"
+
+
+def normalise(url: str) -> str:
+    """Local paths made absolute (Ray workers may run elsewhere); URLs unchanged, trailing / dropped."""
+    protocol = split_protocol(url)[0]
+    if protocol in (None, "file", "local"):
+        return os.path.abspath(os.path.expanduser(split_protocol(url)[1]))
+    return url.rstrip("/")
