@@ -59,8 +59,10 @@ def load_state_dict(url: str, storage_options: Mapping[str, Any] | None = None) 
             f"refusing {url}: it holds pickled Python objects, not only tensors ({reason}); "
             "load it in a trusted session and re-save with torch.save(model.state_dict(), path)"
         ) from None
-    except (RuntimeError, EOFError, ValueError) as exc:
-        raise ConfigError(f"{url} is not a PyTorch checkpoint ({exc}); pass a .pt/.pth state dict") from None
+    except Exception as exc:  # torch.load raises many types on files that are not checkpoints
+        raise ConfigError(
+            f"{url} is not a PyTorch checkpoint ({type(exc).__name__}: {exc}); pass a .pt/.pth state dict"
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

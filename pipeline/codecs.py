@@ -30,6 +30,8 @@ def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = DEFAULT_MAX_P
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise DecodeError("not a recognised image format (is the extension wrong?)") from None
+    except Exception as exc:  # Pillow raises many types on damaged headers
+        raise DecodeError(f"corrupt or truncated image header: {exc}") from None
     width, height = img.size
     if width * height > max_pixels:
         raise DecodeError(
@@ -43,7 +45,7 @@ def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = DEFAULT_MAX_P
             warnings.simplefilter("ignore")
             img.load()
             img = ImageOps.exif_transpose(img)
-    except (OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # Pillow raises many types on damaged data
         raise DecodeError(f"corrupt or truncated image data: {exc}") from None
     img = _to_mode(img, mode)
     if max_side and max(img.size) > max_side:

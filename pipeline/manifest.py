@@ -97,6 +97,10 @@ class ManifestWriter:
             json.dump(asdict(totals), f, indent=2)
         if self.parts:
             self.fs.rm(self.parts_dir, recursive=True)
+            try:
+                self.fs.rmdir(f"{self.dir}/{PARTS_DIR}")  # local disks keep empty folders
+            except OSError:
+                pass  # other runs' parts are still there, or the store has no folders
         return to_url(self.fs, table_path), to_url(self.fs, json_path)
 
 

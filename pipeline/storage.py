@@ -46,8 +46,13 @@ def options_for(url: str, user_options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def filesystem(url: str, options: Mapping[str, Any]) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The filesystem for `url` and the path within it (no trailing slash)."""
+    """The filesystem for `url` and the path within it (no trailing slash).
+
+    fsspec reuses filesystem instances (and their listing caches) within a process; a Ray
+    worker or driver lives across runs, so listings are always taken fresh.
+    """
     fs, path = url_to_fs(url, **options)
+    fs.invalidate_cache()
     return fs, path.rstrip("/") or path
 
 

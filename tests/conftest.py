@@ -1,0 +1,65 @@
+"""Shared fixtures: a real local Ray, moto's S3 server over HTTP on 127.0.0.1, synthetic weights."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import ray
+import s3fs
+import torch
+
+from operators.animegan import Generator
+
+BUCKET = "stylebatch-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """moto's S3-compatible server on a free loopback port, with credentials in the environment."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=endpoint,
+    )
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(s3_endpoint: str) -> s3fs.S3FileSystem:
+    """An s3fs client of the test server with one bucket made."""
+    fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint, key="testing", secret="testing")
+    fs.mkdir(BUCKET)
+    return fs
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3_endpoint: str) -> None:
+    """One real local Ray instance for the whole session (2 CPUs, like CI)."""
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def animegan_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic AnimeGANv2 checkpoint saved the way the public `.pt` files are (a plain state dict)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "paprika.pt"
+    torch.save(Generator().state_dict(), path)
+    return path

@@ -1,0 +1,80 @@
+"""The onnx operator: a tiny model built in the test, and the bundled pretrained 26-style model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from images import photo
+from operators.errors import ConfigError
+from operators.registry import get_operator
+
+SPEC = get_operator("onnx")
+
+
+def nhwc_negative_model(path: Path, batch: int | str = "n") -> Path:
+    """y = -x * gain on an NHWC image (an AnimeGANv3-style signature), gain an extra 1-element input."""
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["image", "gain"], ["scaled"]), helper.make_node("Neg", ["scaled"], ["out"])],
+        "negative",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, "h", "w", 3]),
+         helper.make_tensor_value_info("gain", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [batch, "h", "w", 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def build(**settings: str):
+    return SPEC.build(SPEC.resolve(settings), "cpu", {})
+
+
+@pytest.mark.parametrize("batch", ["n", 1])
+def test_nhwc_minus_one_to_one_with_size_multiple(tmp_path: Path, batch) -> None:
+    model = nhwc_negative_model(tmp_path / "neg.onnx", batch)
+    stylize = build(weights=str(model), preset="animeganv3", constants="gain=1")
+    images = np.stack([photo(37, 21, seed=s) for s in range(3)])
+    out = stylize(images)
+    assert out.shape == images.shape
+    # In [-1, 1], negation maps v to 255 - v (within rounding).
+    assert np.abs(out.astype(int) - (255 - images.astype(int))).max() <= 1
+
+
+def test_constant_input_is_used(tmp_path: Path) -> None:
+    model = nhwc_negative_model(tmp_path / "neg.onnx")
+    half = build(weights=str(model), preset="animeganv3", constants="gain=0.5")(photo(16, 8)[None])
+    full = build(weights=str(model), preset="animeganv3", constants="gain=1")(photo(16, 8)[None])
+    assert not np.array_equal(half, full)
+
+
+def test_missing_constant_input_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs input gain"):
+        build(weights=str(nhwc_negative_model(tmp_path / "neg.onnx")), preset="animeganv3")
+
+
+def test_malformed_model_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match="not a loadable ONNX model"):
+        build(weights=str(path))
+
+
+def test_bundled_multistyle_model_stylizes_at_input_size() -> None:
+    images = np.stack([photo(70, 45, seed=s) for s in range(2)])
+    first = build(preset="multistyle26", style="0")(images)
+    again = build(preset="multistyle26", style="0")(images)
+    other = build(preset="multistyle26", style="12")(images)
+    assert first.shape == images.shape and first.dtype == np.uint8
+    assert np.array_equal(first, again)
+    assert np.abs(first.astype(int) - other).mean() > 5  # styles really differ
+    assert np.abs(first.astype(int) - images).mean() > 5  # and really stylize
+
+
+def test_style_blend_is_validated() -> None:
+    with pytest.raises(ConfigError, match="style="):
+        build(preset="multistyle26", style="99")
