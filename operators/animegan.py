@@ -136,7 +136,7 @@ def locate_weights(options: dict[str, Any]) -> dict[str, Any]:
 
 
 class AnimeGANStylizer:
-    """One Generator resident on a device; fp16 and channels-last on CUDA."""
+    """One Generator resident on a device, channels-last (faster on CPU and GPU); fp16 on CUDA."""
 
     def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
         url = options["weights"]
@@ -145,15 +145,13 @@ class AnimeGANStylizer:
         self.dtype = torch.float16 if self.device.type == "cuda" and options["half"] else torch.float32
         net = Generator()
         load_into(net, load_state_dict(url, storage_options), url)
-        memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
-        self.net = net.to(self.device, dtype=self.dtype, memory_format=memory_format).eval()
-        self.memory_format = memory_format
+        self.net = net.to(self.device, dtype=self.dtype, memory_format=torch.channels_last).eval()
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> np.ndarray:
         x = to_tensor(images, self.device, -1.0, 1.0, self.dtype)
         x, (h, w) = pad_to_multiple(x, STRIDE, MIN_SIDE)
-        out = self.net(x.contiguous(memory_format=self.memory_format), self.align_corners)
+        out = self.net(x.contiguous(memory_format=torch.channels_last), self.align_corners)
         return to_uint8(out[..., :h, :w], -1.0, 1.0)
 
 

@@ -24,6 +24,7 @@ SCHEMA = pa.schema(
         ("width", pa.int32()),
         ("height", pa.int32()),
         ("seconds", pa.float64()),
+        ("finished_at", pa.timestamp("ms", tz="UTC")),
         ("run_id", pa.string()),
     ]
 )

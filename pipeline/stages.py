@@ -177,4 +177,5 @@ def encode_and_write(batch: Batch, *, fmt: str, quality: int, storage_options: M
         "status": statuses,
         "error": errors,
         "seconds": seconds,
+        "finished_at": np.full(len(statuses), np.datetime64(time.time_ns(), "ns").astype("datetime64[ms]")),
     }

@@ -130,7 +130,8 @@ def test_killed_run_parts_count_for_resume(s3) -> None:
     writer.add(pa.table({
         "input": ["s3://x/a.png", "s3://x/b.png"], "output": ["o/a.png", ""], "status": ["converted", "failed"],
         "error": ["", "bad"], "operator": ["onnx"] * 2, "config_hash": ["h"] * 2, "width": [1, 0],
-        "height": [1, 0], "seconds": [0.1, 0.0], "run_id": ["run-1"] * 2,
+        "height": [1, 0], "seconds": [0.1, 0.0], "finished_at": pa.array([0, 0], pa.timestamp("ms", tz="UTC")),
+        "run_id": ["run-1"] * 2,
     }))
     # the process dies here: no finish(); the part file is already in object storage
     assert converted_inputs(output, {}, "h").to_pylist() == ["s3://x/a.png"]

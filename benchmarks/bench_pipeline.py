@@ -1,0 +1,227 @@
+"""Throughput of the conversion pipeline against bare model loops, on one device in one run.
+
+    python benchmarks/bench_pipeline.py --sizes 512x512 1280x720 --images 16
+
+Modes, each in its own process so that peak memory (RSS summed over the process tree, Ray's
+workers included) belongs to that mode alone:
+  bare       the AnimeGANv2 generator over tensors already in memory (the compute floor)
+  per-image  the reference test script's loop: PIL load -> forward -> PIL save, one at a time
+  local      `convert` local folder -> local folder on a fresh local Ray
+  s3         `convert` S3 -> S3 against moto's server on 127.0.0.1
+The pipeline reports whole-run images/s (Ray start-up included) and steady state (from the first
+written output to the last, using the manifest's finished_at column).
+Weights are random in the public checkpoint format: the compute is the same as a real checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+MODES = ("bare", "per-image", "local", "s3")
+
+
+def make_inputs(folder: Path, count: int, width: int, height: int) -> None:
+    """`count` JPEG photographs-like images of one size."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width]
+    for i in range(count):
+        base = np.stack([x * 255 / width, y * 255 / height, np.full_like(x, 40 * (i % 6), dtype=float)], -1)
+        noisy = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).save(folder / f"img{i:04d}.jpg", quality=92)
+
+
+def make_weights(path: Path) -> None:
+    import torch
+
+    from operators.animegan import Generator
+
+    torch.manual_seed(0)
+    torch.save(Generator().state_dict(), path)
+
+
+def run_bare(args: argparse.Namespace) -> dict:
+    import torch
+
+    from operators.animegan import Generator
+
+    device = torch.device(args.device)
+    half = device.type == "cuda"
+    net = Generator().to(device, memory_format=torch.channels_last).eval()
+    if half:
+        net = net.half()
+    x = torch.rand(args.batch, 3, args.height, args.width, device=device) * 2 - 1
+    x = x.to(memory_format=torch.channels_last, dtype=torch.float16 if half else torch.float32)
+    batches = max(1, args.images // args.batch)
+    with torch.inference_mode():
+        net(x)  # warm-up
+        if half:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(batches):
+            net(x)
+        if half:
+            torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {"images": batches * args.batch, "seconds": seconds, "steady": batches * args.batch / seconds}
+
+
+def run_per_image(args: argparse.Namespace) -> dict:
+    """As the AnimeGANv2 reference test script: one image at a time, load, forward, save."""
+    import torch
+    from PIL import Image
+
+    from operators.animegan import Generator
+
+    device = torch.device(args.device)
+    net = Generator()
+    net.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
+    net.to(device).eval()
+    out = Path(args.work) / "per-image-out"
+    out.mkdir(exist_ok=True)
+    files = sorted(Path(args.inputs).glob("*.jpg"))
+    start = time.perf_counter()
+    for path in files:
+        image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+        with torch.no_grad():
+            y = net(torch.from_numpy(image).permute(2, 0, 1)[None].to(device))[0]
+            y = ((y.permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+        Image.fromarray(y).save(out / (path.stem + ".png"))
+    seconds = time.perf_counter() - start
+    return {"images": len(files), "seconds": seconds, "steady": len(files) / seconds}
+
+
+def run_pipeline(args: argparse.Namespace, source: str, output: str, storage: dict) -> dict:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from pipeline.run import RunConfig, convert
+    from pipeline.storage import filesystem
+
+    start = time.perf_counter()
+    result = convert(RunConfig(input=source, output=output, operator="animegan",
+                               settings={"weights": args.weights}, batch_size=args.batch, resume=False,
+                               storage_options=storage))
+    seconds = time.perf_counter() - start
+    fs, path = filesystem(result.manifest, storage)
+    with fs.open(path, "rb") as f:
+        done = pq.read_table(f)
+    times = np.sort(done.filter(pc.equal(done["status"], "converted"))["finished_at"].cast("int64").to_numpy()) / 1000
+    after_first = int((times > times[0]).sum())
+    steady = after_first / (times[-1] - times[0]) if after_first else float("nan")
+    return {"images": result.totals.converted, "seconds": seconds, "whole": result.totals.converted / seconds,
+            "steady": steady, "failed": result.totals.failed}
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one mode and print its figures as JSON."""
+    if args.mode == "bare":
+        figures = run_bare(args)
+    elif args.mode == "per-image":
+        figures = run_per_image(args)
+    elif args.mode == "local":
+        figures = run_pipeline(args, args.inputs, str(Path(args.work) / "local-out"), {})
+    else:
+        from moto.server import ThreadedMotoServer
+        import s3fs
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+        server.start()
+        storage = {"endpoint_url": f"http://127.0.0.1:{args.port}", "key": "bench", "secret": "bench"}
+        fs = s3fs.S3FileSystem(**storage)
+        fs.mkdir("bench")
+        fs.put(args.inputs, "bench/in", recursive=True)
+        figures = run_pipeline(args, "s3://bench/in", "s3://bench/out", storage)
+        server.stop()
+    print("RESULT " + json.dumps(figures), flush=True)
+
+
+def measure(argv: list[str]) -> dict:
+    """Run a child mode, sampling the RSS of its whole process tree."""
+    proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True,
+                            stderr=subprocess.DEVNULL)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not stop.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    stop.set()
+    sampler.join()
+    line = next((l for l in out.splitlines() if l.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"benchmark child {argv} failed:\n{out[-2000:]}")
+    return {**json.loads(line[7:]), "peak_gib": peak / 2**30}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["512x512", "1280x720"])
+    parser.add_argument("--images", type=int, default=16, help="images per size and mode")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    parser.add_argument("--modes", nargs="+", default=list(MODES))
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    parser.add_argument("--width", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--height", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--inputs", help=argparse.SUPPRESS)
+    parser.add_argument("--weights", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=5399, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.mode:
+        child(args)
+        return
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        weights = Path(work) / "paprika.pt"
+        make_weights(weights)
+        for size in args.sizes:
+            width, height = map(int, size.split("x"))
+            inputs = Path(work) / f"in-{size}"
+            make_inputs(inputs, args.images, width, height)
+            for mode in args.modes:
+                figures = measure(["--mode", mode, "--width", str(width), "--height", str(height),
+                                   "--inputs", str(inputs), "--weights", str(weights), "--work", work,
+                                   "--images", str(args.images), "--batch", str(args.batch), "--device", device])
+                rows.append({"size": size, "mode": mode, **figures})
+                print(json.dumps(rows[-1]), flush=True)
+    print(f"\ndevice: {device}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+          f"{args.images} images per run, batch {args.batch}\n")
+    print("| size | mode | images/s whole run | images/s steady | vs bare (steady) | peak RSS GiB |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        bare = next(r["steady"] for r in rows if r["size"] == row["size"] and r["mode"] == "bare")
+        whole = row.get("whole", row["images"] / row["seconds"])
+        print(f"| {row['size']} | {row['mode']} | {whole:.3f} | {row['steady']:.3f} | "
+              f"{row['steady'] / bare:.2f}x | {row['peak_gib']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
