@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 
-from jobs import convert, demo, operators
+from jobs import convert, demo, operators, train
 from jobs.common import run_command
 
 COMMANDS = {
     "demo": (demo, "convert the bundled sample photos with the bundled style model"),
     "operators": (operators, "list operators, their options and presets"),
     "convert": (convert, "stylize every image under INPUT into OUTPUT"),
+    "train": (train, "train a model on Ray Train (fast-nst)"),
 }
 
 

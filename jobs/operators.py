@@ -14,7 +14,7 @@ def describe() -> str:
         lines.append(f"{spec.name}: {spec.summary}")
         lines.append(f"  input {spec.input_mode}, {spec.method}, preferred GPU batch {spec.batch_size}")
         for option in spec.options:
-            lines.append(f"  --set {option.name}={option.default!r:<10} {option.help}")
+            lines.append(f"  --set {option.name}={option.default!r}".ljust(44) + f" {option.help}")
         if spec.presets:
             lines.append(f"  presets (--set preset=NAME): {', '.join(spec.presets)}")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from operators.errors import ConfigError
-from operators.spec import Option, OperatorSpec
+from operators.spec import OperatorSpec, Option
 from operators.tensors import pad_to_multiple, pick_device, to_tensor, to_uint8
 from operators.weights import load_into, load_state_dict
 

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from operators.errors import ConfigError
-from operators.spec import Option, OperatorSpec
+from operators.spec import OperatorSpec, Option
 from operators.weights import read_bytes
 
 RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}

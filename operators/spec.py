@@ -61,6 +61,7 @@ class OperatorSpec:
     build: Callable[[Mapping[str, Any], str, Mapping[str, Any]], Stylizer]
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     complete: Callable[[dict[str, Any]], dict[str, Any]] = lambda options: options
+    uses_maps: Callable[[Mapping[str, Any]], bool] = lambda options: False
 
     def resolve(self, assignments: Mapping[str, str]) -> dict[str, Any]:
         """Defaults, then the named `preset`, then the user's `--set` values, type-checked and completed."""

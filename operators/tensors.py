@@ -41,3 +41,38 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
+
+
+def load_rgb(data: bytes) -> np.ndarray:
+    """Image file bytes (a style image, a map) to an upright (H, W, 3) uint8 array."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bilinear resize of (N, C, H, W) to `size` (H, W); a no-op at the same size."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def fit_longer_side(height: int, width: int, side: int) -> tuple[int, int]:
+    """(H, W) scaled so the longer side is `side` (at least 1 pixel each)."""
+    scale = side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def keep_colors(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Luminance of `stylized` with the chroma (YIQ I and Q) of `content`; both RGB in [0, 1]."""
+    matrix = _RGB_TO_YIQ.to(stylized)
+    yiq_out = torch.einsum("ij,njhw->nihw", matrix, stylized)
+    yiq_in = torch.einsum("ij,njhw->nihw", matrix, content)
+    mixed = torch.cat([yiq_out[:, :1], yiq_in[:, 1:]], dim=1)
+    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(matrix), mixed).clamp(0, 1)

@@ -26,3 +26,18 @@ def output_relpath(relpath: str, fmt: str) -> str:
 def join_url(prefix: str, relpath: str) -> str:
     """OUTPUT prefix plus a relative path, with exactly one slash between."""
     return prefix.rstrip("/") + "/" + relpath
+
+
+def map_url(input_url: str, input_root: str, maps: str) -> str:
+    """The semantic map of an input: MAPS/<rel>/<name>.png with a maps prefix, else <name>.map.png beside it."""
+    stem = posixpath.splitext(input_url)[0]
+    if not maps:
+        return stem + ".map.png"
+    root = input_root.rstrip("/") + "/"
+    relative = stem[len(root) :] if stem.startswith(root) else posixpath.basename(stem)  # INPUT may be one file
+    return join_url(maps, relative + ".png")
+
+
+def is_map(path: str) -> bool:
+    """Whether a file is a sibling semantic map (<name>.map.<ext>) rather than an input."""
+    return posixpath.splitext(posixpath.splitext(path)[0])[1].lower() == ".map"

@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.keys import join_url
 from pipeline.storage import filesystem, to_url
 
 SCHEMA = pa.schema(

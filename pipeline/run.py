@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -16,9 +15,11 @@ from operators.errors import ConfigError
 from operators.registry import get_operator
 from operators.spec import OperatorSpec
 from operators.weights import fingerprint
+from pipeline.cluster import ensure_ray
 from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
+from pipeline.inference import StylizeActor
 from pipeline.manifest import ManifestWriter, Totals, converted_inputs
-from pipeline.stages import StylizeActor, encode_and_write, list_inputs, read_and_decode
+from pipeline.stages import encode_and_write, list_inputs, read_and_decode
 from pipeline.storage import filesystem, normalise, options_for
 
 ROWS_PER_DECODE_TASK = 4
@@ -98,12 +99,13 @@ def prepare(cfg: RunConfig) -> Plan:
         raise ConfigError(f"cannot read input {cfg.input}: {exc}") from None
     if not exists:
         raise ConfigError(f"input {cfg.input} does not exist (or is empty); check the path or URL")
-    model_options = options_for(next((options[k] for k in spec.url_options() if options[k]), ""), cfg.storage_options)
+    files = {k: [u.strip() for u in str(options[k]).split(",") if u.strip()] for k in spec.url_options()}
+    model_options = options_for(next((u for urls in files.values() for u in urls), ""), cfg.storage_options)
     spec.build(options, "cpu", model_options)  # fails fast on missing or malformed weights
     identity = {
         "operator": spec.name,
         "options": options,
-        "files": {k: fingerprint(options[k], model_options) for k in spec.url_options() if options[k]},
+        "files": {k: [fingerprint(u, model_options) for u in urls if u != "torchvision"] for k, urls in files.items()},
         "format": cfg.fmt,
         "quality": cfg.quality,
         "max_side": cfg.max_side,
@@ -141,18 +143,18 @@ def new_run_id() -> str:
 def convert(cfg: RunConfig) -> RunResult:
     """Run one conversion to the end; every listed input gets exactly one manifest row."""
     plan = prepare(cfg)
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), logging_level="WARNING")
+    ensure_ray()
     pool = actor_resources(cfg, plan.spec)
     run_id = new_run_id()
     converted = converted_inputs(plan.output, plan.output_options, plan.config_hash) if cfg.resume else pa.array([], pa.string())
     started = time.perf_counter()
+    uses_maps = plan.spec.uses_maps(plan.options)
     ds = ray.data.from_items([{"root": plan.input}]).map_batches(
         list_inputs,
         batch_size=1,
         num_cpus=0.25,
         fn_kwargs={"output": plan.output, "fmt": cfg.fmt, "storage_options": plan.input_options,
-                   "done": [ray.put(converted)]},
+                   "done": [ray.put(converted)], "skip_maps": uses_maps and not plan.options.get("maps")},
     )
     if cfg.limit:
         ds = ds.limit(cfg.limit)
@@ -162,7 +164,8 @@ def convert(cfg: RunConfig) -> RunResult:
             read_and_decode,
             num_cpus=DECODE_CPUS,
             fn_kwargs={"input_mode": plan.spec.input_mode, "max_pixels": cfg.max_pixels,
-                       "max_side": cfg.max_side, "storage_options": plan.input_options},
+                       "max_side": cfg.max_side, "storage_options": plan.input_options,
+                       "maps": {"root": plan.input, "prefix": plan.options.get("maps", "")} if uses_maps else None},
         )
         .map_batches(
             StylizeActor,

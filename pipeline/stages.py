@@ -1,8 +1,8 @@
-"""The per-batch steps of a run: list, decode, stylize (actor), encode and write.
+"""The CPU steps of a run: list, read and decode, encode and write (the model step is `inference`).
 
 Every row carries `status` (pending | skipped | failed | converted) and `error`; a step only
 works on pending rows and turns its own failures into failed rows, so one bad input never
-stops a batch.
+stops a batch. Nothing here imports torch, so the many short-lived task workers start fast.
 """
 from __future__ import annotations
 
@@ -14,18 +14,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
-import torch
+from PIL import Image
 
-from operators.registry import get_operator
 from pipeline.codecs import IMAGE_EXTENSIONS, DecodeError, decode_image, encode_image
-from pipeline.keys import KeyRejected, join_url, output_relpath
+from pipeline.keys import KeyRejected, is_map, join_url, map_url, output_relpath
 from pipeline.storage import filesystem, is_local, to_url
 
 Batch = dict[str, np.ndarray]
 LIST_BATCH_ROWS = 256
 
 
-def _objects(values: list) -> np.ndarray:
+def objects(values: list) -> np.ndarray:
     """A 1-D object array (keeps ragged image arrays apart)."""
     array = np.empty(len(values), dtype=object)
     array[:] = values
@@ -33,11 +32,16 @@ def _objects(values: list) -> np.ndarray:
 
 
 def list_inputs(
-    batch: Batch, *, output: str, fmt: str, storage_options: Mapping[str, Any], done: list[ray.ObjectRef]
+    batch: Batch, *, output: str | None, fmt: str, storage_options: Mapping[str, Any], done: list[ray.ObjectRef],
+    skip_maps: bool = False,
 ) -> Iterator[Batch]:
-    """Expand each input root into one row per image below it, with output key and resume status."""
-    converted = ray.get(done[0])
-    _, out_root = filesystem(output, storage_options)
+    """Expand each input root into one row per image below it, with output key and resume status.
+
+    With `output` None (training data) rows carry no output key; with `skip_maps`, sibling
+    semantic maps (<name>.map.png) are companions, not inputs.
+    """
+    converted = ray.get(done[0]) if done else pa.array([], pa.string())
+    out_root = filesystem(output, storage_options)[1] if output else None
     for root_url in batch["root"]:
         fs, root = filesystem(str(root_url), storage_options)
         paths = [root] if fs.isfile(root) else sorted(fs.find(root))
@@ -45,12 +49,13 @@ def list_inputs(
         claimed: dict[str, str] = {}
         rows: list[tuple[str, str, str, str]] = []
         for path in paths:
-            if path == out_root or path.startswith(out_root + "/"):
+            if out_root and (path == out_root or path.startswith(out_root + "/")):
                 continue  # OUTPUT inside INPUT: never convert our own results
-            if posixpath.splitext(path)[1].lower() not in IMAGE_EXTENSIONS:
+            if posixpath.splitext(path)[1].lower() not in IMAGE_EXTENSIONS or (skip_maps and is_map(path)):
                 continue
             url = to_url(fs, path)
-            rows.append((url, *_output_for(path[len(base) + 1 :], url, fmt, output, claimed)))
+            keyed = _output_for(path[len(base) + 1 :], url, fmt, output, claimed) if output else ("", "pending", "")
+            rows.append((url, *keyed))
             if len(rows) == LIST_BATCH_ROWS:
                 yield _listed(rows, converted)
                 rows = []
@@ -83,10 +88,15 @@ def _listed(rows: list[tuple[str, str, str, str]], converted: pa.Array) -> Batch
 
 
 def read_and_decode(
-    batch: Batch, *, input_mode: str, max_pixels: int, max_side: int, storage_options: Mapping[str, Any]
+    batch: Batch, *, input_mode: str, max_pixels: int, max_side: int, storage_options: Mapping[str, Any],
+    maps: dict[str, str] | None = None,
 ) -> Batch:
-    """Fetch each pending input's bytes and decode them to an upright uint8 array."""
-    channels = 3 if input_mode == "RGB" else 1
+    """Fetch each pending input's bytes and decode them to an upright uint8 array.
+
+    With `maps` ({"root": INPUT, "prefix": MAPS or ""}), each input's semantic map is read too
+    and appended as three more channels, resized to the image with nearest-neighbour sampling.
+    """
+    channels = (3 if input_mode == "RGB" else 1) + (3 if maps else 0)
     images, widths, heights, seconds = [], [], [], []
     statuses, errors = batch["status"].copy(), batch["error"].copy()
     for i, url in enumerate(batch["input"]):
@@ -96,6 +106,8 @@ def read_and_decode(
             try:
                 fs, path = filesystem(str(url), storage_options)
                 image = decode_image(fs.cat_file(path), input_mode, max_pixels, max_side)
+                if maps:
+                    image = np.concatenate([image, _semantic_map(str(url), image.shape, maps, storage_options)], -1)
             except DecodeError as exc:
                 statuses[i], errors[i] = "failed", str(exc)
             except OSError as exc:
@@ -108,53 +120,25 @@ def read_and_decode(
         **batch,
         "status": statuses,
         "error": errors,
-        "image": _objects(images),
+        "image": objects(images),
         "width": np.array(widths, np.int32),
         "height": np.array(heights, np.int32),
         "seconds": np.array(seconds, np.float64),
     }
 
 
-class StylizeActor:
-    """Holds one operator model resident on this actor's device; stylizes equal-shape groups."""
-
-    def __init__(self, operator: str, options: Mapping[str, Any], storage_options: Mapping[str, Any],
-                 max_batch: int, threads: int) -> None:
-        if threads:
-            torch.set_num_threads(threads)
-        self.stylize = get_operator(operator).build(options, "auto", storage_options)
-        self.max_batch = max_batch
-
-    def __call__(self, batch: Batch) -> Batch:
-        images = list(batch["image"])
-        statuses, errors = batch["status"].copy(), batch["error"].copy()
-        seconds = batch["seconds"].copy()
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, status in enumerate(statuses):
-            if status == "pending":
-                groups.setdefault(images[i].shape, []).append(i)
-        for members in groups.values():
-            for start in range(0, len(members), self.max_batch):
-                self._run(members[start : start + self.max_batch], images, statuses, errors, seconds)
-        return {**batch, "image": _objects(images), "status": statuses, "error": errors, "seconds": seconds}
-
-    def _run(self, rows: list[int], images: list, statuses: np.ndarray, errors: np.ndarray, seconds: np.ndarray) -> None:
-        """One forward pass over `rows`; if it fails, each row is tried alone so one image fails alone."""
-        start = time.perf_counter()
-        try:
-            out = self.stylize(np.stack([images[i] for i in rows]))
-        except Exception as exc:  # a model error must fail its own inputs, not the job
-            if len(rows) > 1:
-                for i in rows:
-                    self._run([i], images, statuses, errors, seconds)
-                return
-            statuses[rows[0]], errors[rows[0]] = "failed", f"model failed: {type(exc).__name__}: {exc}"
-            images[rows[0]] = images[rows[0]][:0, :0]
-            return
-        share = (time.perf_counter() - start) / len(rows)
-        for k, i in enumerate(rows):
-            images[i] = out[k]
-            seconds[i] += share
+def _semantic_map(url: str, shape: tuple[int, ...], maps: dict[str, str], storage_options: Mapping[str, Any]) -> np.ndarray:
+    """The input's semantic map as (H, W, 3) uint8 at the image's size."""
+    location = map_url(url, maps["root"], maps["prefix"])
+    try:
+        fs, path = filesystem(location, storage_options)
+        semantic = decode_image(fs.cat_file(path), "RGB")
+    except (FileNotFoundError, DecodeError) as exc:
+        raise DecodeError(f"no usable semantic map at {location} ({exc}); put <name>.map.png beside the image "
+                          "or pass --set maps=URL") from None
+    if semantic.shape[:2] != shape[:2]:
+        semantic = np.asarray(Image.fromarray(semantic).resize((shape[1], shape[0]), Image.NEAREST))
+    return semantic
 
 
 def encode_and_write(batch: Batch, *, fmt: str, quality: int, storage_options: Mapping[str, Any]) -> Batch:

@@ -63,3 +63,25 @@ def animegan_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "paprika.pt"
     torch.save(Generator().state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def vgg19_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic VGG-19 weights in torchvision's own file format (the full state dict of models.vgg19)."""
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("vgg") / "vgg19-dcbb9e9d.pth"
+    torch.save(torchvision.models.vgg19(weights=None).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def vgg16_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic VGG-16 weights in torchvision's file format."""
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("vgg") / "vgg16-397923af.pth"
+    torch.save(torchvision.models.vgg16(weights=None).state_dict(), path)
+    return path

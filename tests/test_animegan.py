@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from images import photo
+
 from operators.animegan import Generator
 from operators.errors import ConfigError
 from operators.registry import get_operator

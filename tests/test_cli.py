@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from images import bad_and_odd_inputs, encoded, photo
+
 from jobs import cli, demo
 
 ROOT = Path(__file__).resolve().parents[1]

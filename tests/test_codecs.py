@@ -5,9 +5,9 @@ import io
 
 import numpy as np
 import pytest
+from images import bad_and_odd_inputs, encoded, photo
 from PIL import Image
 
-from images import bad_and_odd_inputs, encoded, photo
 from pipeline.codecs import DecodeError, decode_image, encode_image
 
 INPUTS = bad_and_odd_inputs()

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from images import photo
 from onnx import TensorProto, helper
 
-from images import photo
 from operators.errors import ConfigError
 from operators.registry import get_operator
 

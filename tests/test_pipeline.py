@@ -5,14 +5,13 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
-
 from conftest import BUCKET
 from images import bad_and_odd_inputs, encoded, photo
+from PIL import Image
+
 from pipeline.manifest import ManifestWriter, converted_inputs
 from pipeline.run import RunConfig, convert
 

@@ -1,0 +1,141 @@
+"""`stylebatch train fast-nst`: Johnson et al.'s perceptual-loss training on Ray Train (DDP)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import ray
+import ray.train
+import torch
+from ray.train import Checkpoint, CheckpointConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+
+from operators.errors import ConfigError
+from operators.fast_nst import (
+    CONTENT_LAYER,
+    STYLE_LAYERS,
+    TransformerNet,
+    perceptual_loss,
+    style_targets,
+)
+from operators.tensors import load_rgb, resize, to_tensor
+from operators.vgg import load_vgg
+from operators.weights import read_bytes
+from pipeline.cluster import ensure_ray
+from pipeline.storage import normalise, options_for
+from pipeline.training import checkpoint_storage, image_dataset, write_state_dict
+
+STATE_FILE = "state.pt"
+FINAL_NAME = "fast-nst.pth"
+
+
+@dataclass
+class FastNSTTrainConfig:
+    """The training run's settings (the CLI's flags)."""
+
+    data: str
+    output: str
+    style: str
+    vgg_weights: str
+    image_size: int = 256
+    style_size: int = 256
+    batch_size: int = 4
+    epochs: int = 2
+    max_steps: int = 0
+    lr: float = 1e-3
+    content_weight: float = 1e5
+    style_weight: float = 1e10
+    tv_weight: float = 0.0
+    workers: int = 1
+    use_gpu: bool = False
+    checkpoint_every: int = 500
+    seed: int = 42
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def train_loop(config: dict[str, Any]) -> None:
+    """One Ray Train worker: DDP TransformerNet, frozen VGG-16, Adam; checkpoints every N steps."""
+    torch.manual_seed(config["seed"])
+    torch.set_num_threads(config["threads"])
+    device = ray.train.torch.get_device()
+    model = ray.train.torch.prepare_model(TransformerNet())
+    vgg = load_vgg("vgg16", config["vgg_weights"], [CONTENT_LAYER, *STYLE_LAYERS], config["model_options"]).to(device)
+    style_image = load_rgb(read_bytes(config["style"], config["model_options"]))
+    style = to_tensor(style_image[None], device, 0.0, 255.0, torch.float32)
+    grams = style_targets(vgg, resize(style, (config["style_size"], config["style_size"])))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    epoch, step = 0, 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as folder:
+            state = torch.load(os.path.join(folder, STATE_FILE), map_location=device, weights_only=True)
+        _unwrap(model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        epoch, step = int(state["epoch"]), int(state["step"])
+    shard = ray.train.get_dataset_shard("train")
+    rank = ray.train.get_context().get_world_rank()
+
+    def report(metrics: dict[str, float]) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            saved = None
+            if rank == 0:
+                torch.save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                            "epoch": metrics["epoch"], "step": step}, os.path.join(folder, STATE_FILE))
+                saved = Checkpoint.from_directory(folder)
+            ray.train.report(metrics, checkpoint=saved)
+
+    while epoch < config["epochs"] and not (config["max_steps"] and step >= config["max_steps"]):
+        for batch in shard.iter_torch_batches(batch_size=config["batch_size"], dtypes=torch.float32, device=device):
+            content = batch["image"].permute(0, 3, 1, 2).contiguous()
+            losses = perceptual_loss(vgg, model(content), content, grams, config["content_weight"],
+                                     config["style_weight"], config["tv_weight"])
+            optimizer.zero_grad()
+            losses["loss"].backward()
+            optimizer.step()
+            step += 1
+            if step % config["checkpoint_every"] == 0:
+                report({"epoch": epoch, "step": step, **{k: float(v) for k, v in losses.items()}})
+            if config["max_steps"] and step >= config["max_steps"]:
+                break
+        epoch += 1
+        report({"epoch": epoch, "step": step, **{k: float(v) for k, v in losses.items()}})
+
+
+def train_fast_nst(cfg: FastNSTTrainConfig) -> str:
+    """Train, write OUTPUT/checkpoints/... while going and OUTPUT/fast-nst.pth at the end; returns its URL.
+
+    Rerunning with the same OUTPUT resumes from the last checkpoint.
+    """
+    output = normalise(cfg.output)
+    data_options = options_for(normalise(cfg.data), cfg.storage_options)
+    model_options = options_for(cfg.style, cfg.storage_options)
+    load_vgg("vgg16", cfg.vgg_weights, [CONTENT_LAYER, *STYLE_LAYERS], model_options)  # fail fast
+    read_bytes(cfg.style, model_options)
+    ensure_ray()
+    cpus = ray.cluster_resources().get("CPU", 1.0)
+    storage_path, storage_fs = checkpoint_storage(output, options_for(output, cfg.storage_options))
+    config = {**asdict(cfg), "model_options": model_options,
+              "threads": max(1, int(cpus) // max(1, cfg.workers))}
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config=config,
+        scaling_config=ScalingConfig(num_workers=cfg.workers, use_gpu=cfg.use_gpu,
+                                     resources_per_worker={"CPU": 0.5, **({"GPU": 1} if cfg.use_gpu else {})}),
+        run_config=RunConfig(name="fast-nst", storage_path=storage_path, storage_filesystem=storage_fs,
+                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
+        datasets={"train": image_dataset(normalise(cfg.data), cfg.image_size, data_options)},
+    )
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise ConfigError(f"training wrote no checkpoint: is there any image under {cfg.data}?")
+    with result.checkpoint.as_directory() as folder:
+        state = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
+    final = f"{output}/{FINAL_NAME}"
+    write_state_dict(state["model"], final, options_for(output, cfg.storage_options))
+    return final
