@@ -4,13 +4,14 @@
 
 Modes, each in its own process so that peak memory (RSS summed over the process tree, Ray's
 workers included) belongs to that mode alone:
-  bare       the AnimeGANv2 generator over tensors already in memory (the compute floor)
+  bare       the network (AnimeGANv2 generator by default) over tensors already in memory
   per-image  the reference test script's loop: PIL load -> forward -> PIL save, one at a time
   local      `convert` local folder -> local folder on a fresh local Ray
   s3         `convert` S3 -> S3 against moto's server on 127.0.0.1
 The pipeline reports whole-run images/s (Ray start-up included) and steady state (outputs written
 after the first quarter of them, over the time they took, from the manifest's finished_at column).
 Weights are random in the public checkpoint format: the compute is the same as a real checkpoint.
+`--operator fast-nst` measures the fast-neural-style TransformerNet the same way.
 """
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ import numpy as np
 import psutil
 
 MODES = ("bare", "per-image", "local", "s3")
+# operator -> (network class path, value range of its inputs and outputs)
+NETWORKS = {"animegan": ("operators.animegan:Generator", (-1.0, 1.0)),
+            "fast-nst": ("operators.fast_nst:TransformerNet", (0.0, 255.0))}
+
+
+def network(operator: str):
+    """A fresh network of the operator's family and its value range."""
+    import importlib
+
+    path, value_range = NETWORKS[operator]
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)(), value_range
 
 
 def make_inputs(folder: Path, count: int, width: int, height: int) -> None:
@@ -43,27 +56,26 @@ def make_inputs(folder: Path, count: int, width: int, height: int) -> None:
         Image.fromarray(noisy).save(folder / f"img{i:04d}.jpg", quality=92)
 
 
-def make_weights(path: Path) -> None:
+def make_weights(path: Path, operator: str) -> None:
     import torch
 
-    from operators.animegan import Generator
-
     torch.manual_seed(0)
-    torch.save(Generator().state_dict(), path)
+    torch.save(network(operator)[0].state_dict(), path)
 
 
 def run_bare(args: argparse.Namespace) -> dict:
     import torch
 
-    from operators.animegan import Generator
-
     device = torch.device(args.device)
     half = device.type == "cuda"
-    net = Generator().to(device, memory_format=torch.channels_last).eval()
+    net, (low, high) = network(args.operator)
+    channels_last = device.type == "cuda" or args.operator == "animegan"  # as the operators run them
+    net = net.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format).eval()
     if half:
         net = net.half()
-    x = torch.rand(args.batch, 3, args.height, args.width, device=device) * 2 - 1
-    x = x.to(memory_format=torch.channels_last, dtype=torch.float16 if half else torch.float32)
+    x = torch.rand(args.batch, 3, args.height, args.width, device=device) * (high - low) + low
+    x = x.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format,
+             dtype=torch.float16 if half else torch.float32)
     batches = max(1, args.images // args.batch)
     with torch.inference_mode():
         net(x)  # warm-up
@@ -79,14 +91,13 @@ def run_bare(args: argparse.Namespace) -> dict:
 
 
 def run_per_image(args: argparse.Namespace) -> dict:
-    """As the AnimeGANv2 reference test script: one image at a time, load, forward, save."""
+    """As the reference scripts (AnimeGANv2 test.py, fast-neural-style eval): one image at a time,
+    load, forward, save."""
     import torch
     from PIL import Image
 
-    from operators.animegan import Generator
-
     device = torch.device(args.device)
-    net = Generator()
+    net, (low, high) = network(args.operator)
     net.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     net.to(device).eval()
     out = Path(args.work) / "per-image-out"
@@ -94,10 +105,10 @@ def run_per_image(args: argparse.Namespace) -> dict:
     files = sorted(Path(args.inputs).glob("*.jpg"))
     start = time.perf_counter()
     for path in files:
-        image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+        image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) * ((high - low) / 255) + low
         with torch.no_grad():
             y = net(torch.from_numpy(image).permute(2, 0, 1)[None].to(device))[0]
-            y = ((y.permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+            y = ((y.permute(1, 2, 0).cpu().numpy() - low) * (255 / (high - low))).clip(0, 255).astype(np.uint8)
         Image.fromarray(y).save(out / (path.stem + ".png"))
     seconds = time.perf_counter() - start
     return {"images": len(files), "seconds": seconds, "steady": len(files) / seconds}
@@ -111,7 +122,7 @@ def run_pipeline(args: argparse.Namespace, source: str, output: str, storage: di
     from pipeline.storage import filesystem
 
     start = time.perf_counter()
-    result = convert(RunConfig(input=source, output=output, operator="animegan",
+    result = convert(RunConfig(input=source, output=output, operator=args.operator,
                                settings={"weights": args.weights}, batch_size=args.batch, resume=False,
                                storage_options=storage))
     seconds = time.perf_counter() - start
@@ -185,6 +196,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     parser.add_argument("--modes", nargs="+", default=list(MODES))
+    parser.add_argument("--operator", default="animegan", choices=sorted(NETWORKS))
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--width", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--height", type=int, help=argparse.SUPPRESS)
@@ -201,8 +213,8 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     rows = []
     with tempfile.TemporaryDirectory() as work:
-        weights = Path(work) / "paprika.pt"
-        make_weights(weights)
+        weights = Path(work) / "weights.pt"
+        make_weights(weights, args.operator)
         for size in args.sizes:
             width, height = map(int, size.split("x"))
             inputs = Path(work) / f"in-{size}"
@@ -210,10 +222,11 @@ def main() -> None:
             for mode in args.modes:
                 figures = measure(["--mode", mode, "--width", str(width), "--height", str(height),
                                    "--inputs", str(inputs), "--weights", str(weights), "--work", work,
-                                   "--images", str(args.images), "--batch", str(args.batch), "--device", device])
+                                   "--images", str(args.images), "--batch", str(args.batch), "--device", device,
+                                   "--operator", args.operator])
                 rows.append({"size": size, "mode": mode, **figures})
                 print(json.dumps(rows[-1]), flush=True)
-    print(f"\ndevice: {device}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+    print(f"\n{args.operator} on {device}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
           f"{args.images} images per run, batch {args.batch}\n")
     print("| size | mode | images/s whole run | images/s steady | vs bare (steady) | peak RSS GiB |")
     print("|---|---|---|---|---|---|")

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from jobs import convert, demo, operators, train
+from jobs import comic, convert, demo, operators, train, video
 from jobs.common import run_command
 
 COMMANDS = {
     "demo": (demo, "convert the bundled sample photos with the bundled style model"),
     "operators": (operators, "list operators, their options and presets"),
     "convert": (convert, "stylize every image under INPUT into OUTPUT"),
+    "video": (video, "stylize a whole video in parallel segments, keeping its sound"),
+    "comic": (comic, "turn a video into stylized comic pages (PNG + PDF)"),
     "train": (train, "train a model on Ray Train (fast-nst)"),
 }
 

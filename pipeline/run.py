@@ -68,6 +68,8 @@ class RunResult:
     output: str
     manifest: str
     summary: str
+    unit: str = "images"
+    note: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -79,9 +81,9 @@ class RunResult:
         t = self.totals
         return (
             f"{t.converted} converted, {t.skipped} skipped, {t.failed} failed of {t.inputs} inputs "
-            f"in {t.seconds:.1f} s ({t.images_per_second:.2f} images/s); "
+            f"in {t.seconds:.1f} s ({t.images_per_second:.2f} {self.unit}/s); "
             f"output: {self.output}  manifest: {self.manifest}  summary: {self.summary}"
-        )
+        ) + (f"\n{self.note}" if self.note else "")
 
 
 def prepare(cfg: RunConfig) -> Plan:

@@ -1,0 +1,48 @@
+"""`stylebatch video INPUT_VIDEO OUTPUT_VIDEO --operator NAME ...`: stylize a whole video, keeping its sound."""
+from __future__ import annotations
+
+import argparse
+
+from jobs.common import add_model_arguments, parse_settings, run_command
+from pipeline.storage import parse_storage_options
+from pipeline.video_run import VideoConfig, convert_video
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The video command's arguments."""
+    parser = parser or argparse.ArgumentParser(prog="stylebatch video", description=__doc__)
+    parser.add_argument("input", help="video file: local path or fsspec URL")
+    parser.add_argument("output", help="output video (.mp4, .mkv, .mov): local path or fsspec URL")
+    add_model_arguments(parser)
+    parser.add_argument("--max-side", type=int, default=0, help="shrink frames so the longer side is at most N")
+    parser.add_argument("--segment-seconds", type=float, default=10.0, help="segment length (split at keyframes)")
+    parser.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
+    parser.add_argument("--preset", default="medium", help="x264 preset (ultrafast ... veryslow)")
+    parser.add_argument("--no-resume", dest="resume", action="store_false", help="redo finished segments")
+    parser.add_argument("--keep-segments", action="store_true", help="keep segment files after joining")
+    parser.add_argument("--deflicker", type=float, default=0.0, metavar="S",
+                        help="temporal smoothing 0..1: blend with the motion-compensated previous frame (0.7 is strong)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Convert the video and print where it went; 1 if some segments failed (rerun to retry them)."""
+    result = convert_video(VideoConfig(
+        input=args.input, output=args.output, operator=args.operator,
+        settings=parse_settings(args.settings, args.weights), max_side=args.max_side,
+        segment_seconds=args.segment_seconds, crf=args.crf, preset=args.preset, batch_size=args.batch_size,
+        actors=args.actors, gpus_per_actor=args.gpus_per_actor,
+        storage_options=parse_storage_options(args.storage_options), resume=args.resume,
+        keep_segments=args.keep_segments, deflicker=args.deflicker,
+    ))
+    print(result.line())
+    return result.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m jobs.video ...`"""
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    run_command(main)

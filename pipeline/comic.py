@@ -1,0 +1,128 @@
+"""Movie to comic pages: shot detection, one keyframe per shot (more for long shots), page layout."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+
+from pipeline.storage import filesystem
+
+ANALYSIS_SIDE = 64
+PAGE_SIZE = (1654, 2339)  # A4 at 200 dpi
+MARGIN, GUTTER, CAPTION = 80, 28, 44
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One keyframe: its time, the shot it belongs to, the frame and any subtitle text then."""
+
+    shot: int
+    seconds: float
+    frame: np.ndarray
+    caption: str = ""
+
+
+def colour_histogram(frame: np.ndarray) -> np.ndarray:
+    """Normalised joint RGB histogram (4 bins per channel) of a small frame."""
+    codes = (frame[..., 0] >> 6).astype(np.int32) * 16 + (frame[..., 1] >> 6) * 4 + (frame[..., 2] >> 6)
+    hist = np.bincount(codes.ravel(), minlength=64).astype(np.float64)
+    return hist / hist.sum()
+
+
+def shot_starts(distances: list[float], threshold: float, min_gap: int) -> list[int]:
+    """Frame indices where a new shot starts: histogram distance to the previous frame above
+    `threshold`, at least `min_gap` frames after the last cut."""
+    starts = [0]
+    for index, distance in enumerate(distances, start=1):
+        if distance > threshold and index - starts[-1] >= min_gap:
+            starts.append(index)
+    return starts
+
+
+def subtitles(container: av.container.InputContainer) -> list[tuple[float, float, str]]:
+    """(start, end, text) of every subtitle event in the file's first subtitle stream."""
+    if not container.streams.subtitles:
+        return []
+    stream = container.streams.subtitles[0]
+    events = []
+    for packet in container.demux(stream):
+        if packet.pts is None:
+            continue
+        start = float(packet.pts * stream.time_base)
+        end = start + float((packet.duration or 0) * stream.time_base)
+        for subtitle in packet.decode():
+            for rect in getattr(subtitle, "rects", []) or []:
+                text = getattr(rect, "text", None) or getattr(rect, "ass", b"")
+                text = text.decode() if isinstance(text, bytes) else str(text)
+                events.append((start, end, text.split(",,")[-1].replace("\\N", " ").strip()))
+    return events
+
+
+def keyframes(url: str, storage_options: Mapping[str, Any], threshold: float = 0.35, min_shot_seconds: float = 0.5,
+              panel_seconds: float = 8.0) -> list[Panel]:
+    """Detect shots and pick the middle frame of each (one per `panel_seconds` for long shots)."""
+    fs, path = filesystem(url, storage_options)
+    with fs.open(path, "rb") as f, av.open(f) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or 25)
+        histograms, times = [], []
+        for frame in container.decode(stream):
+            small = frame.to_ndarray(format="rgb24", width=ANALYSIS_SIDE, height=ANALYSIS_SIDE)
+            histograms.append(colour_histogram(small))
+            times.append(float(frame.pts * stream.time_base) if frame.pts is not None else len(times) / fps)
+    with fs.open(path, "rb") as f, av.open(f) as container:
+        events = subtitles(container)
+    distances = [0.5 * np.abs(a - b).sum() for a, b in zip(histograms[1:], histograms)]
+    starts = shot_starts(distances, threshold, max(1, round(min_shot_seconds * fps)))
+    picks: list[tuple[int, int]] = []
+    for shot, (start, end) in enumerate(zip(starts, [*starts[1:], len(times)])):
+        count = max(1, round((end - start) / fps / panel_seconds))
+        picks += [(shot, start + (2 * k + 1) * (end - start) // (2 * count)) for k in range(count)]
+    frames = dict(_frames_at(url, storage_options, sorted(index for _, index in picks)))
+    return [Panel(shot, times[i], frames[i], _caption(events, times[i])) for shot, i in picks]
+
+
+def _frames_at(url: str, storage_options: Mapping[str, Any], indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Full-size RGB frames at the given (sorted) indices, in one decoding pass."""
+    wanted = set(indices)
+    fs, path = filesystem(url, storage_options)
+    with fs.open(path, "rb") as f, av.open(f) as container:
+        for index, frame in enumerate(container.decode(container.streams.video[0])):
+            if index in wanted:
+                yield index, frame.to_ndarray(format="rgb24")
+            if index >= indices[-1]:
+                break
+
+
+def _caption(events: list[tuple[float, float, str]], seconds: float) -> str:
+    return " ".join(text for start, end, text in events if start <= seconds <= max(end, start + 0.1))
+
+
+def layout_pages(panels: list[tuple[Panel, Image.Image]], columns: int = 2, rows: int = 3) -> list[Image.Image]:
+    """Comic pages: a grid of panels fitted with their aspect ratio, gutters, timestamps, captions, page numbers."""
+    width, height = PAGE_SIZE
+    cell_w = (width - 2 * MARGIN - (columns - 1) * GUTTER) // columns
+    cell_h = (height - 2 * MARGIN - (rows - 1) * GUTTER) // rows
+    per_page = columns * rows
+    pages = []
+    for first in range(0, len(panels), per_page):
+        page = Image.new("RGB", PAGE_SIZE, "white")
+        draw = ImageDraw.Draw(page)
+        for slot, (panel, picture) in enumerate(panels[first : first + per_page]):
+            row, column = divmod(slot, columns)
+            left = MARGIN + column * (cell_w + GUTTER)
+            top = MARGIN + row * (cell_h + GUTTER)
+            fitted = ImageOps.contain(picture, (cell_w, cell_h - CAPTION))
+            x, y = left + (cell_w - fitted.width) // 2, top
+            page.paste(fitted, (x, y))
+            draw.rectangle([x - 3, y - 3, x + fitted.width + 2, y + fitted.height + 2], outline="black", width=3)
+            stamp = f"{int(panel.seconds // 3600):d}:{int(panel.seconds % 3600 // 60):02d}:{panel.seconds % 60:05.2f}"
+            text = f"{stamp}  {panel.caption}" if panel.caption else stamp
+            draw.text((x, y + fitted.height + 8), text[:120], fill="black")
+        number = f"- {len(pages) + 1} -"
+        draw.text((width // 2 - 4 * len(number), height - MARGIN // 2), number, fill="black")
+        pages.append(page)
+    return pages

@@ -1,0 +1,69 @@
+"""`stylebatch comic`: keyframes of every shot, stylized by the image pipeline, laid out as pages and a PDF."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from operators.errors import ConfigError
+from pipeline.codecs import encode_image
+from pipeline.comic import keyframes, layout_pages
+from pipeline.run import RunConfig, RunResult, convert
+from pipeline.storage import filesystem, is_local, normalise, options_for, to_url
+
+
+@dataclass
+class ComicConfig:
+    """What a comic run is asked to do (the CLI's flags)."""
+
+    input: str
+    output: str
+    operator: str
+    settings: dict[str, str] = field(default_factory=dict)
+    threshold: float = 0.35
+    panel_seconds: float = 8.0
+    columns: int = 2
+    rows: int = 3
+    max_side: int = 0
+    batch_size: int | None = None
+    actors: int | None = None
+    gpus_per_actor: float | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+
+def make_comic(cfg: ComicConfig) -> tuple[RunResult, list[str], str]:
+    """Returns the stylization run's result, the page URLs and the PDF's URL."""
+    source, output = normalise(cfg.input), normalise(cfg.output)
+    source_options, output_options = options_for(source, cfg.storage_options), options_for(output, cfg.storage_options)
+    try:
+        panels = keyframes(source, source_options, cfg.threshold, panel_seconds=cfg.panel_seconds)
+    except (OSError, ValueError, IndexError) as exc:
+        raise ConfigError(f"cannot read video {cfg.input}: {exc}") from None
+    fs, root = filesystem(output, output_options)
+    if is_local(fs):
+        fs.makedirs(f"{root}/keyframes", exist_ok=True)
+    names = [f"panel-{k:04d}" for k in range(len(panels))]
+    for name, panel in zip(names, panels):
+        fs.pipe_file(f"{root}/keyframes/{name}.png", encode_image(panel.frame, "png"))
+    result = convert(RunConfig(input=f"{output}/keyframes", output=f"{output}/panels", operator=cfg.operator,
+                               settings=cfg.settings, max_side=cfg.max_side, batch_size=cfg.batch_size,
+                               actors=cfg.actors, gpus_per_actor=cfg.gpus_per_actor,
+                               storage_options=cfg.storage_options))
+    pictures = []
+    for name, panel in zip(names, panels):
+        styled = f"{root}/panels/{name}.png"
+        source_path = styled if fs.exists(styled) else f"{root}/keyframes/{name}.png"  # a failed panel stays a photo
+        pictures.append((panel, Image.open(io.BytesIO(fs.cat_file(source_path))).convert("RGB")))
+    pages = layout_pages(pictures, cfg.columns, cfg.rows)
+    page_urls = []
+    for number, page in enumerate(pages, start=1):
+        buffer = io.BytesIO()
+        page.save(buffer, format="PNG")
+        fs.pipe_file(f"{root}/page-{number:03d}.png", buffer.getvalue())
+        page_urls.append(to_url(fs, f"{root}/page-{number:03d}.png"))
+    buffer = io.BytesIO()
+    pages[0].save(buffer, format="PDF", save_all=True, append_images=pages[1:], resolution=200)
+    fs.pipe_file(f"{root}/comic.pdf", buffer.getvalue())
+    return result, page_urls, to_url(fs, f"{root}/comic.pdf")

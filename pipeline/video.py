@@ -1,0 +1,226 @@
+"""Whole videos: probe, split at keyframes, stylize segments in parallel, encode, join with the sound.
+
+Each segment is one record: a Ray task decodes its frames (seeking to its keyframe), the
+operator actor pool stylizes them in batches, a task encodes them to a segment file in the
+work area, and the driver joins the segment files with the input's audio and subtitle streams.
+Finished segments survive a killed run; a rerun redoes only the missing ones.
+"""
+from __future__ import annotations
+
+import heapq
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Iterator, Mapping
+
+import av
+import numpy as np
+from PIL import Image
+
+from pipeline.storage import filesystem, is_local
+from pipeline.temporal import flicker, stabilise
+
+SEGMENT_NAME = "seg-{:06d}.mp4"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the probe learned: frame rate, size, every frame's pts (in order) and the keyframes."""
+
+    fps: Fraction
+    width: int
+    height: int
+    time_base: Fraction
+    frame_pts: tuple[int, ...]
+    keyframes: tuple[int, ...]  # indices into frame_pts
+    has_audio: bool
+
+    @property
+    def frames(self) -> int:
+        return len(self.frame_pts)
+
+    @property
+    def duration(self) -> float:
+        return self.frames / float(self.fps)
+
+
+def probe(url: str, storage_options: Mapping[str, Any]) -> VideoInfo:
+    """Demux (not decode) the video stream once to find frame timestamps and keyframes."""
+    fs, path = filesystem(url, storage_options)
+    with fs.open(path, "rb") as f, av.open(f) as container:
+        if not container.streams.video:
+            raise ValueError(f"{url} has no video stream")
+        stream = container.streams.video[0]
+        packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.pts is not None]
+        if not packets:
+            raise ValueError(f"{url} has no video frames")
+        packets.sort()
+        fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+        return VideoInfo(
+            fps=Fraction(fps), width=stream.codec_context.width, height=stream.codec_context.height,
+            time_base=Fraction(stream.time_base), frame_pts=tuple(p for p, _ in packets),
+            keyframes=tuple(i for i, (_, key) in enumerate(packets) if key) or (0,),
+            has_audio=bool(container.streams.audio),
+        )
+
+
+def plan_segments(info: VideoInfo, seconds: float) -> list[tuple[int, int]]:
+    """[start, end) frame ranges that begin at keyframes and last at least `seconds` (the last may be shorter)."""
+    target = max(1, round(seconds * float(info.fps)))
+    starts = [0]
+    for key in info.keyframes:
+        if key - starts[-1] >= target:
+            starts.append(key)
+    return list(zip(starts, [*starts[1:], info.frames]))
+
+
+def decode_segments(batch: dict[str, np.ndarray], *, url: str, frame_pts: tuple[int, ...], max_side: int,
+                    storage_options: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Decode each segment's frames (RGB uint8, (T, H, W, 3)) by seeking to its first keyframe."""
+    fs, path = filesystem(url, storage_options)
+    clips, statuses, errors = [], [], []
+    for start, end in zip(batch["start"], batch["end"]):
+        wanted = set(frame_pts[start:end])
+        frames: dict[int, np.ndarray] = {}
+        try:
+            with fs.open(path, "rb") as f, av.open(f) as container:
+                stream = container.streams.video[0]
+                container.seek(frame_pts[start], stream=stream, backward=True)
+                for frame in container.decode(stream):
+                    if frame.pts in wanted:
+                        frames[frame.pts] = _fit(frame.to_ndarray(format="rgb24"), max_side)
+                    if frame.pts is not None and frame.pts >= frame_pts[end - 1]:
+                        break
+            if len(frames) != end - start:
+                raise ValueError(f"decoded {len(frames)} of {end - start} frames")
+            clips.append(np.stack([frames[p] for p in sorted(frames)]))
+            statuses.append("pending")
+            errors.append("")
+        except (av.FFmpegError, ValueError, OSError) as exc:
+            clips.append(np.zeros((0, 0, 0, 3), np.uint8))
+            statuses.append("failed")
+            errors.append(f"cannot decode frames {start}-{end - 1}: {exc}")
+    return {**batch, "frames": _objects(clips), "status": np.array(statuses, object), "error": np.array(errors, object)}
+
+
+def _objects(values: list) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _fit(frame: np.ndarray, max_side: int) -> np.ndarray:
+    """Shrink so the longer side is at most `max_side` (even sides, as H.264 needs)."""
+    h, w = frame.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return frame
+    scale = max_side / max(h, w)
+    size = (max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2))
+    return np.asarray(Image.fromarray(frame).resize(size, Image.LANCZOS))
+
+
+def encode_segments(batch: dict[str, np.ndarray], *, work: str, fps: Fraction, crf: int, preset: str,
+                    deflicker: float, storage_options: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Smooth (if asked), measure flicker and encode each stylized segment to H.264 in
+    WORK/seg-NNNNNN.mp4 (uploaded whole, so a segment file is never half there)."""
+    fs, root = filesystem(work, storage_options)
+    statuses, errors, seconds = batch["status"].copy(), batch["error"].copy(), []
+    flicker_in, flicker_raw, flicker_out = [], [], []
+    for i, (segment, frames, stylized) in enumerate(zip(batch["segment"], batch["frames"], batch["stylized"])):
+        start = time.perf_counter()
+        smoothed = stabilise(frames, stylized, deflicker) if statuses[i] == "pending" else stylized
+        flicker_in.append(flicker(frames))
+        flicker_raw.append(flicker(stylized))
+        flicker_out.append(flicker(smoothed))
+        if statuses[i] == "pending":
+            try:
+                with tempfile.TemporaryDirectory() as folder:
+                    local = os.path.join(folder, "segment.mp4")
+                    write_h264(smoothed, local, fps, crf, preset)
+                    if is_local(fs):
+                        fs.makedirs(root, exist_ok=True)
+                    fs.put_file(local, f"{root}/{SEGMENT_NAME.format(int(segment))}")
+                statuses[i] = "converted"
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                statuses[i], errors[i] = "failed", f"cannot encode segment: {exc}"
+        seconds.append(time.perf_counter() - start)
+    return {key: value for key, value in batch.items() if key not in ("frames", "stylized")} | {
+        "status": statuses, "error": errors, "encode_seconds": np.array(seconds),
+        "flicker_in": np.array(flicker_in), "flicker_raw": np.array(flicker_raw), "flicker_out": np.array(flicker_out)}
+
+
+def write_h264(frames: np.ndarray, path: str, fps: Fraction, crf: int, preset: str) -> None:
+    """(T, H, W, 3) uint8 frames to an H.264 MP4 without B-frames, so segments join cleanly."""
+    with av.open(path, "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf), "preset": preset, "x264-params": "bframes=0"}
+        for index, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+def join_segments(fs_work, segment_paths: list[str], frame_counts: list[int], source: str, output: str,
+                  fps: Fraction, storage_options: Mapping[str, Any], output_options: Mapping[str, Any]) -> None:
+    """Concatenate segment files (paths on `fs_work`; video packets re-timed, not re-encoded) with the
+    source's audio and subtitle streams into OUTPUT."""
+    fs_in, source_path = filesystem(source, storage_options)
+    with tempfile.TemporaryDirectory() as folder:
+        local = os.path.join(folder, "joined" + (os.path.splitext(output)[1] or ".mp4"))
+        with av.open(local, "w") as out, fs_in.open(source_path, "rb") as original, av.open(original) as src:
+            with fs_work.open(segment_paths[0], "rb") as f, av.open(f) as first:
+                video_out = out.add_stream_from_template(first.streams.video[0])
+            copied = [(s, out.add_stream_from_template(s)) for s in (*src.streams.audio, *src.streams.subtitles)
+                      if _can_copy(s, out)]
+            sources = [_segment_packets(fs_work, segment_paths, frame_counts, fps, video_out)]
+            sources += [_copied_packets(source, storage_options, s.index, target) for s, target in copied]
+            for _, _, packet in heapq.merge(*sources, key=lambda item: (item[0], item[1])):
+                out.mux(packet)
+        fs_out, output_path = filesystem(output, output_options)
+        if is_local(fs_out):
+            fs_out.makedirs(os.path.dirname(output_path) or ".", exist_ok=True)
+        fs_out.put_file(local, output_path)
+
+
+def _can_copy(stream: av.stream.Stream, out: av.container.OutputContainer) -> bool:
+    """Whether the output container can carry this stream's codec as it is."""
+    return stream.codec_context is not None and out.supported_codecs is not None and \
+        stream.codec_context.name in out.supported_codecs
+
+
+def _segment_packets(fs, paths: list[str], counts: list[int], fps: Fraction, target) -> Iterator[tuple]:
+    """Video packets of every segment in order, shifted by the frames before it -> (seconds, order, packet)."""
+    offset_frames = 0
+    order = 0
+    for path, count in zip(paths, counts):
+        with fs.open(path, "rb") as f, av.open(f) as container:
+            stream = container.streams.video[0]
+            shift = round(Fraction(offset_frames) / fps / stream.time_base)
+            for packet in container.demux(stream):
+                if packet.pts is None:
+                    continue
+                packet.pts += shift
+                packet.dts = (packet.dts if packet.dts is not None else packet.pts - shift) + shift
+                seconds = float(packet.dts * stream.time_base)
+                packet.stream = target
+                order += 1
+                yield seconds, order, packet
+        offset_frames += count
+
+
+def _copied_packets(source: str, storage_options: Mapping[str, Any], index: int, target) -> Iterator[tuple]:
+    """Packets of one source stream, unchanged -> (seconds, order, packet)."""
+    fs, path = filesystem(source, storage_options)
+    with fs.open(path, "rb") as f, av.open(f) as container:
+        stream = container.streams[index]
+        for order, packet in enumerate(container.demux(stream)):
+            if packet.dts is None:
+                continue
+            seconds = float(packet.dts * stream.time_base)
+            packet.stream = target
+            yield seconds, order, packet

@@ -1,0 +1,58 @@
+"""`stylebatch video`: segments in parallel, same frames and duration, sound kept, segment resume."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import BUCKET
+from pipeline.video import plan_segments, probe
+from pipeline.video_run import VideoConfig, convert_video
+from videos import describe, make_video
+
+SETTINGS = {"preset": "multistyle26", "style": "3"}
+
+
+def test_probe_and_segments_start_at_keyframes(tmp_path: Path) -> None:
+    info = probe(str(make_video(tmp_path / "in.mp4", frames=60, gop=12)), {})
+    assert info.frames == 60 and float(info.fps) == 24 and (info.width, info.height) == (64, 48)
+    assert info.keyframes[:3] == (0, 12, 24) and info.has_audio
+    segments = plan_segments(info, 1.0)
+    assert segments == [(0, 24), (24, 48), (48, 60)]
+    assert all(start in info.keyframes for start, _ in segments)
+
+
+@pytest.mark.slow
+def test_video_converts_with_frames_duration_and_sound(ray_cluster, tmp_path: Path) -> None:
+    source = make_video(tmp_path / "movie.mp4", frames=72)
+    output = tmp_path / "out" / "movie-styled.mp4"
+    result = convert_video(VideoConfig(input=str(source), output=str(output), operator="onnx", settings=SETTINGS,
+                                       segment_seconds=1.0, crf=20, preset="veryfast", deflicker=0.7))
+    assert result.exit_code == 0 and result.totals.converted == 3
+    assert "flicker" in result.note and "less" in result.note
+    before, after = describe(source), describe(output)
+    assert after["frames"] == before["frames"] == 72
+    assert abs(after["duration"] - before["duration"]) <= 1 / 24
+    assert (after["width"], after["height"]) == (64, 48) and after["audio"] == 1
+    assert abs(after["container_duration"] - before["container_duration"]) <= 0.1
+
+
+@pytest.mark.slow
+def test_segment_resume_redoes_only_missing_segments(ray_cluster, s3, tmp_path: Path) -> None:
+    source = make_video(tmp_path / "clip.mp4", frames=72)
+    s3.put(str(source), f"{BUCKET}/videos/clip.mp4")
+    cfg = VideoConfig(input=f"s3://{BUCKET}/videos/clip.mp4", output=f"s3://{BUCKET}/videos-out/clip.mp4",
+                      operator="onnx", settings=SETTINGS, segment_seconds=1.0, preset="veryfast", keep_segments=True)
+    first = convert_video(cfg)
+    assert first.totals.converted == 3
+    s3.invalidate_cache()
+    segments = sorted(s3.glob(f"{BUCKET}/videos-out/clip.mp4.work/*/seg-*.mp4"))
+    assert len(segments) == 3
+    s3.rm(segments[1])  # as if the job had been killed before this segment finished
+    s3.rm(f"{BUCKET}/videos-out/clip.mp4")
+    second = convert_video(cfg)
+    assert (second.totals.converted, second.totals.skipped) == (1, 2)
+    local = tmp_path / "joined.mp4"
+    s3.invalidate_cache()
+    s3.get(f"{BUCKET}/videos-out/clip.mp4", str(local))
+    assert describe(local)["frames"] == 72 and describe(local)["audio"] == 1

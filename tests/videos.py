@@ -1,0 +1,77 @@
+"""Test videos made with PyAV: a moving pattern, an AAC audio track, short GOPs."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def moving_pattern(frames: int, width: int, height: int, seed: int = 0) -> np.ndarray:
+    """(T, H, W, 3) uint8: a textured square sliding over a gradient."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, 90)], -1).astype(np.uint8)
+    texture = rng.integers(0, 255, (height // 3, width // 3, 3), dtype=np.uint8)
+    clips = np.repeat(base[None], frames, axis=0)
+    for t in range(frames):
+        left = (t * 2) % (width - texture.shape[1])
+        clips[t, height // 3 : height // 3 + texture.shape[0], left : left + texture.shape[1]] = texture
+    return clips
+
+
+def make_video(path: Path, frames: int = 72, width: int = 64, height: int = 48, fps: int = 24, gop: int = 12,
+               audio: bool = True) -> Path:
+    """An H.264 MP4 with keyframes every `gop` frames and (optionally) a 440 Hz AAC track."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+        sound = out.add_stream("aac", rate=44100) if audio else None
+        for t, array in enumerate(moving_pattern(frames, width, height)):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts = t
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if sound is not None:
+            samples = 1024
+            total = int(44100 * frames / fps)
+            for start in range(0, total, samples):
+                t = (np.arange(start, start + samples) / 44100.0).astype(np.float32)
+                wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+                frame = av.AudioFrame.from_ndarray(wave, format="fltp", layout="mono")
+                frame.sample_rate, frame.pts, frame.time_base = 44100, start, Fraction(1, 44100)
+                out.mux(sound.encode(frame))
+            out.mux(sound.encode(None))
+    return path
+
+
+def describe(path: Path) -> dict:
+    """Frame count, duration, size and stream kinds of a video file."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        return {"frames": frames, "fps": float(stream.average_rate), "width": stream.codec_context.width,
+                "height": stream.codec_context.height, "audio": len(container.streams.audio),
+                "duration": frames / float(stream.average_rate),
+                "container_duration": container.duration / 1e6 if container.duration else None}
+
+
+def make_shots_video(path: Path, colours: list[tuple[int, int, int]], frames_per_shot: int = 24,
+                     width: int = 64, height: int = 48) -> Path:
+    """A video of hard cuts: one shot per colour, each a moving pattern tinted with that colour."""
+    clips = []
+    for shot, colour in enumerate(colours):
+        pattern = moving_pattern(frames_per_shot, width, height, seed=shot).astype(np.float32)
+        clips.append(np.clip(0.3 * pattern + 0.7 * np.array(colour, np.float32), 0, 255).astype(np.uint8))
+    frames = np.concatenate(clips)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=24)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        for t, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts = t
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path
