@@ -8,7 +8,10 @@ import torch.nn.functional as F
 
 def to_tensor(images: np.ndarray, device: torch.device, low: float, high: float, dtype: torch.dtype) -> torch.Tensor:
     """(N, H, W, C) uint8 to (N, C, H, W) in [low, high] on `device`."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True)
+    array = np.ascontiguousarray(images)
+    if not array.flags.writeable:  # Ray hands batches over read-only (zero-copy)
+        array = array.copy()
+    x = torch.from_numpy(array).to(device, non_blocking=True)
     x = x.permute(0, 3, 1, 2).to(dtype)
     return x * ((high - low) / 255.0) + low
 
