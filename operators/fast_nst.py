@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from operators.errors import ConfigError
+from operators.feedforward import FeedForwardStylizer
 from operators.losses import gram_matrix, total_variation
 from operators.spec import OperatorSpec, Option
-from operators.tensors import pad_to_multiple, pick_device, to_tensor, to_uint8
 from operators.weights import load_into, load_state_dict
 
 LEGACY_KEY = re.compile(r"in\d+\.running_(mean|var)$")
@@ -125,12 +125,14 @@ def style_targets(vgg: nn.Module, style: torch.Tensor) -> dict[str, torch.Tensor
     return {layer: gram_matrix(features[layer]) / features[layer].shape[1] for layer in STYLE_LAYERS}
 
 
-class FastNSTStylizer:
+class FastNSTStylizer(FeedForwardStylizer):
     """A TransformerNet resident on a device; fp16 and channels-last on CUDA."""
 
-    def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
-        from operators.errors import ConfigError
+    value_range = (0.0, 255.0)
+    stride = STRIDE
+    min_side = 16
 
+    def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
         url = options["weights"]
         if not url:
             raise ConfigError(
@@ -138,20 +140,9 @@ class FastNSTStylizer:
                 "mosaic.pth, rain_princess.pth, udnie.pth from pytorch/examples' saved_models), "
                 "or one trained with `stylebatch train fast-nst`"
             )
-        self.device = pick_device(device)
-        self.dtype = torch.float16 if self.device.type == "cuda" and options["half"] else torch.float32
         net = TransformerNet()
         load_into(net, drop_legacy_keys(load_state_dict(url, storage_options)), url)
-        memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
-        self.memory_format = memory_format
-        self.net = net.to(self.device, dtype=self.dtype, memory_format=memory_format).eval()
-
-    @torch.inference_mode()
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        x = to_tensor(images, self.device, 0.0, 255.0, self.dtype)
-        x, (h, w) = pad_to_multiple(x, STRIDE, min_side=16)
-        out = self.net(x.contiguous(memory_format=self.memory_format))
-        return to_uint8(out[..., :h, :w], 0.0, 255.0)
+        super().__init__(net, device, bool(options["half"]))
 
 
 SPEC = OperatorSpec(

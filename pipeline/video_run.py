@@ -15,7 +15,14 @@ from pipeline.inference import SegmentStylizeActor
 from pipeline.manifest import ManifestWriter, Totals
 from pipeline.run import RunConfig, RunResult, actor_resources, new_run_id, prepare
 from pipeline.storage import filesystem, to_url
-from pipeline.video import SEGMENT_NAME, decode_segments, encode_segments, join_segments, plan_segments, probe
+from pipeline.video import (
+    SEGMENT_NAME,
+    decode_segments,
+    encode_segments,
+    join_segments,
+    plan_segments,
+    probe,
+)
 
 WORK_SUFFIX = ".work"
 

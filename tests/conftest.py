@@ -65,23 +65,21 @@ def animegan_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def vgg19_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Synthetic VGG-19 weights in torchvision's own file format (the full state dict of models.vgg19)."""
+def torchvision_vgg_file(folder: Path, arch: str, name: str) -> Path:
+    """Synthetic VGG weights in torchvision's own file format (the full state dict of models.<arch>)."""
     import torchvision
 
     torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("vgg") / "vgg19-dcbb9e9d.pth"
-    torch.save(torchvision.models.vgg19(weights=None).state_dict(), path)
+    path = folder / name
+    torch.save(getattr(torchvision.models, arch)(weights=None).state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def vgg19_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return torchvision_vgg_file(tmp_path_factory.mktemp("vgg"), "vgg19", "vgg19-dcbb9e9d.pth")
 
 
 @pytest.fixture(scope="session")
 def vgg16_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Synthetic VGG-16 weights in torchvision's file format."""
-    import torchvision
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("vgg") / "vgg16-397923af.pth"
-    torch.save(torchvision.models.vgg16(weights=None).state_dict(), path)
-    return path
+    return torchvision_vgg_file(tmp_path_factory.mktemp("vgg"), "vgg16", "vgg16-397923af.pth")

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from videos import make_shots_video
 
 from pipeline.comic import Panel, _caption, keyframes, layout_pages, shot_starts
 from pipeline.comic_run import ComicConfig, make_comic
-from videos import make_shots_video
 
 COLOURS = [(230, 30, 30), (30, 200, 40), (40, 60, 230), (240, 240, 60)]
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+from videos import moving_pattern
 
 from pipeline.temporal import flicker, relative_flicker, stabilise
-from videos import moving_pattern
 
 
 def jittered(frames: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -4,11 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import BUCKET
+from videos import describe, make_video
+
 from pipeline.video import plan_segments, probe
 from pipeline.video_run import VideoConfig, convert_video
-from videos import describe, make_video
 
 SETTINGS = {"preset": "multistyle26", "style": "3"}
 

@@ -1,0 +1,38 @@
+"""What every feed-forward torch operator does around its network: placement, ranges, padding."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from operators.tensors import pad_to_multiple, pick_device, to_tensor, to_uint8
+
+
+class FeedForwardStylizer:
+    """A network resident on a device: uint8 batches in, scaled to `value_range`, padded to the
+    network's `stride`, run (fp16 on CUDA when `half`; channels-last on CUDA, and on the CPU
+    where `channels_last_on_cpu`), cropped and scaled back to uint8."""
+
+    value_range: tuple[float, float] = (0.0, 1.0)
+    stride: int = 1
+    min_side: int = 1
+    channels_last_on_cpu: bool = False
+
+    def __init__(self, net: nn.Module, device: str, half: bool) -> None:
+        self.device = pick_device(device)
+        self.dtype = torch.float16 if self.device.type == "cuda" and half else torch.float32
+        cuda = self.device.type == "cuda"
+        self.memory_format = torch.channels_last if cuda or self.channels_last_on_cpu else torch.contiguous_format
+        self.net = net.to(self.device, dtype=self.dtype, memory_format=self.memory_format).eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on a padded batch in `value_range`."""
+        return self.net(x)
+
+    @torch.inference_mode()
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        low, high = self.value_range
+        x = to_tensor(images, self.device, low, high, self.dtype)
+        x, (h, w) = pad_to_multiple(x, self.stride, self.min_side)
+        out = self.forward(x.contiguous(memory_format=self.memory_format))
+        return to_uint8(out[..., :h, :w], low, high)
