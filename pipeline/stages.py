@@ -16,6 +16,13 @@ import pyarrow.compute as pc
 import ray
 from PIL import Image
 
+from pipeline.archives import (
+    archive_protocol,
+    image_members,
+    member_url,
+    read_member,
+    split_member_url,
+)
 from pipeline.codecs import IMAGE_EXTENSIONS, DecodeError, decode_image, encode_image
 from pipeline.keys import KeyRejected, is_map, join_url, map_url, output_relpath
 from pipeline.storage import filesystem, is_local, to_url
@@ -51,11 +58,16 @@ def list_inputs(
         for path in paths:
             if out_root and (path == out_root or path.startswith(out_root + "/")):
                 continue  # OUTPUT inside INPUT: never convert our own results
-            if posixpath.splitext(path)[1].lower() not in IMAGE_EXTENSIONS or (skip_maps and is_map(path)):
+            if archive_protocol(path):
+                members = [(member_url(to_url(fs, path), m), f"{posixpath.splitext(path)[0]}/{m}")
+                           for m in image_members(fs, path)]
+            elif posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS and not (skip_maps and is_map(path)):
+                members = [(to_url(fs, path), path)]
+            else:
                 continue
-            url = to_url(fs, path)
-            keyed = _output_for(path[len(base) + 1 :], url, fmt, output, claimed) if output else ("", "pending", "")
-            rows.append((url, *keyed))
+            for url, named in members:  # an archive's members mirror into OUTPUT/<archive name>/
+                keyed = _output_for(named[len(base) + 1 :], url, fmt, output, claimed) if output else ("", "pending", "")
+                rows.append((url, *keyed))
             if len(rows) == LIST_BATCH_ROWS:
                 yield _listed(rows, converted)
                 rows = []
@@ -98,14 +110,14 @@ def read_and_decode(
     """
     channels = (3 if input_mode == "RGB" else 1) + (3 if maps else 0)
     images, widths, heights, seconds = [], [], [], []
+    archives: dict[str, Any] = {}
     statuses, errors = batch["status"].copy(), batch["error"].copy()
     for i, url in enumerate(batch["input"]):
         start = time.perf_counter()
         image = np.zeros((0, 0, channels), np.uint8)
         if statuses[i] == "pending":
             try:
-                fs, path = filesystem(str(url), storage_options)
-                image = decode_image(fs.cat_file(path), input_mode, max_pixels, max_side)
+                image = decode_image(_read(str(url), storage_options, archives), input_mode, max_pixels, max_side)
                 if maps:
                     image = np.concatenate([image, _semantic_map(str(url), image.shape, maps, storage_options)], -1)
             except DecodeError as exc:
@@ -125,6 +137,14 @@ def read_and_decode(
         "height": np.array(heights, np.int32),
         "seconds": np.array(seconds, np.float64),
     }
+
+
+def _read(url: str, storage_options: Mapping[str, Any], archives: dict[str, Any]) -> bytes:
+    """An input's bytes: an object, or a member of a frame archive."""
+    if split_member_url(url):
+        return read_member(url, storage_options, archives)
+    fs, path = filesystem(url, storage_options)
+    return fs.cat_file(path)
 
 
 def _semantic_map(url: str, shape: tuple[int, ...], maps: dict[str, str], storage_options: Mapping[str, Any]) -> np.ndarray:

@@ -1,0 +1,60 @@
+"""Frame archives as inputs: each member is a record; outputs mirror the member names."""
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from PIL import Image
+
+from conftest import BUCKET
+from images import encoded, photo
+from pipeline.run import RunConfig, convert
+
+FRAMES = {f"frames/{i:04d}.png": encoded(photo(24, 16, seed=i)) for i in range(3)}
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def tar_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_zip_members_are_records_mirrored_to_output(ray_cluster, tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "clip.zip").write_bytes(zip_bytes({**FRAMES, "frames/broken.png": b"oops", "notes.txt": b"x"}))
+    result = convert(RunConfig(input=str(source), output=str(tmp_path / "out"), operator="onnx",
+                               settings={"preset": "multistyle26"}))
+    assert (result.totals.inputs, result.totals.converted, result.totals.failed) == (4, 3, 1)
+    for name in FRAMES:
+        assert Image.open(tmp_path / "out" / "clip" / name).size == (24, 16)
+    rows = pq.read_table(result.manifest).to_pylist()
+    assert {r["input"] for r in rows} >= {f"zip://{name}::{source}/clip.zip" for name in FRAMES}
+    again = convert(RunConfig(input=str(source), output=str(tmp_path / "out"), operator="onnx",
+                              settings={"preset": "multistyle26"}))
+    assert again.totals.skipped == 3
+
+
+def test_tar_on_s3(ray_cluster, s3) -> None:
+    s3.pipe(f"{BUCKET}/archives/in/shot.tar", tar_bytes(FRAMES))
+    result = convert(RunConfig(input=f"s3://{BUCKET}/archives/in", output=f"s3://{BUCKET}/archives/out",
+                               operator="onnx", settings={"preset": "multistyle26"}, fmt="jpg"))
+    assert result.totals.converted == 3
+    s3.invalidate_cache()
+    assert sorted(s3.find(f"{BUCKET}/archives/out/shot/frames")) == [
+        f"{BUCKET}/archives/out/shot/frames/{i:04d}.jpg" for i in range(3)]
