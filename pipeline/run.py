@@ -128,9 +128,9 @@ def actor_resources(cfg: RunConfig, spec: OperatorSpec) -> dict[str, Any]:
     if gpus_per_actor:
         actors = cfg.actors or max(1, int(gpus / gpus_per_actor))
         batch_size = cfg.batch_size or spec.batch_size
-    else:
+    else:  # on CPU a batch is no faster per image than one image, and costs memory (README, Benchmark)
         actors = cfg.actors or 1
-        batch_size = cfg.batch_size or max(1, spec.batch_size // 2)
+        batch_size = cfg.batch_size or 1
     cpus_per_actor = 1.0 if gpus_per_actor and cpus >= actors + 2 else 0.5
     threads = 0 if gpus_per_actor else max(1, int(cpus) // actors)
     return {"actors": actors, "num_gpus": gpus_per_actor, "num_cpus": cpus_per_actor, "threads": threads,
