@@ -19,6 +19,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from pipeline.stages import objects
 from pipeline.storage import filesystem, is_local
 from pipeline.temporal import flicker, stabilise
 
@@ -102,13 +103,7 @@ def decode_segments(batch: dict[str, np.ndarray], *, url: str, frame_pts: tuple[
             clips.append(np.zeros((0, 0, 0, 3), np.uint8))
             statuses.append("failed")
             errors.append(f"cannot decode frames {start}-{end - 1}: {exc}")
-    return {**batch, "frames": _objects(clips), "status": np.array(statuses, object), "error": np.array(errors, object)}
-
-
-def _objects(values: list) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
+    return {**batch, "frames": objects(clips), "status": np.array(statuses, object), "error": np.array(errors, object)}
 
 
 def _fit(frame: np.ndarray, max_side: int) -> np.ndarray:

@@ -7,10 +7,10 @@ import zipfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from PIL import Image
-
 from conftest import BUCKET
 from images import encoded, photo
+from PIL import Image
+
 from pipeline.run import RunConfig, convert
 
 FRAMES = {f"frames/{i:04d}.png": encoded(photo(24, 16, seed=i)) for i in range(3)}
