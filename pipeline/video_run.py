@@ -13,7 +13,7 @@ from operators.errors import ConfigError
 from pipeline.cluster import ensure_ray
 from pipeline.inference import SegmentStylizeActor
 from pipeline.manifest import ManifestWriter, Totals
-from pipeline.run import RunConfig, RunResult, actor_resources, new_run_id, prepare
+from pipeline.run import DECODE_CPUS, RunConfig, RunResult, actor_resources, new_run_id, prepare
 from pipeline.storage import filesystem, to_url
 from pipeline.video import (
     SEGMENT_NAME,
@@ -86,7 +86,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         ds = (
             ray.data.from_items(todo)
             .repartition(target_num_rows_per_block=1)
-            .map_batches(decode_segments, batch_size=1, num_cpus=0.5,
+            .map_batches(decode_segments, batch_size=1, num_cpus=DECODE_CPUS,
                          fn_kwargs={"url": plan.input, "frame_pts": info.frame_pts, "max_side": cfg.max_side,
                                     "storage_options": plan.input_options})
             .map_batches(SegmentStylizeActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=pool["actors"]),
@@ -94,7 +94,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
                          fn_constructor_kwargs={"operator": plan.spec.name, "options": plan.options,
                                                 "storage_options": plan.model_options,
                                                 "max_batch": pool["batch_size"], "threads": pool["threads"]})
-            .map_batches(encode_segments, batch_size=1, num_cpus=0.5,
+            .map_batches(encode_segments, batch_size=1, num_cpus=DECODE_CPUS,
                          fn_kwargs={"work": work, "fps": info.fps, "crf": cfg.crf, "preset": cfg.preset,
                                     "deflicker": cfg.deflicker, "storage_options": plan.output_options})
         )
