@@ -82,6 +82,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
     _record(writer, totals, skipped, ["skipped"] * len(skipped), [""] * len(skipped), segments, names, plan, info,
             run_id, config_hash, cfg)
     flicker_sums = {"flicker_in": 0.0, "flicker_raw": 0.0, "flicker_out": 0.0}
+    converted_frames = 0  # frames stylized by this run (a resumed run skips finished segments)
     if todo:
         ds = (
             ray.data.from_items(todo)
@@ -99,8 +100,10 @@ def convert_video(cfg: VideoConfig) -> RunResult:
                                     "deflicker": cfg.deflicker, "storage_options": plan.output_options})
         )
         for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+            lengths = batch["end"] - batch["start"]
+            converted_frames += int(lengths[batch["status"] == "converted"].sum())
             for key in flicker_sums:
-                flicker_sums[key] += float((batch[key] * (batch["end"] - batch["start"])).sum())
+                flicker_sums[key] += float((batch[key] * lengths).sum())
             _record(writer, totals, [int(s) for s in batch["segment"]], list(batch["status"]), list(batch["error"]),
                     segments, names, plan, info, run_id, config_hash, cfg)
     if not totals.failed:
@@ -109,7 +112,6 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         if not cfg.keep_segments:
             fs_work.rm([n for n in names if fs_work.exists(n)])
     totals.seconds = time.perf_counter() - started
-    converted_frames = sum(segments[i][1] - segments[i][0] for i, _ in enumerate(segments)) if not totals.failed else 0
     totals.images_per_second = converted_frames / totals.seconds if totals.seconds else 0.0
     manifest, summary = writer.finish(totals)
     output = plan.output if not totals.failed else f"(not joined: {totals.failed} segments failed; rerun to retry them)"
