@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs import comic, convert, demo, operators, train, video
+from jobs import comic, convert, demo, handwriting_data, operators, train, video
 from jobs.common import run_command
 
 COMMANDS = {
@@ -12,7 +12,8 @@ COMMANDS = {
     "convert": (convert, "stylize every image under INPUT into OUTPUT"),
     "video": (video, "stylize a whole video in parallel segments, keeping its sound"),
     "comic": (comic, "turn a video into stylized comic pages (PNG + PDF)"),
-    "train": (train, "train a model on Ray Train (fast-nst)"),
+    "train": (train, "train a model on Ray Train (fast-nst, handwriting)"),
+    "handwriting-data": (handwriting_data, "write paired typed/handwritten line shards for training"),
 }
 
 

@@ -7,46 +7,71 @@ from jobs.common import run_command
 from operators.errors import ConfigError
 from pipeline.storage import parse_storage_options
 from pipeline.train_fast_nst import FastNSTTrainConfig, train_fast_nst
+from pipeline.train_handwriting import HandwritingTrainConfig, train_handwriting
 
-TRAINABLE = ("fast-nst",)
+TRAINABLE = ("fast-nst", "handwriting")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """The train command's arguments."""
+    """The train command's arguments: common ones, then one group per trainable operator."""
     parser = parser or argparse.ArgumentParser(prog="stylebatch train", description=__doc__)
     parser.add_argument("operator", help=f"what to train: {', '.join(TRAINABLE)}")
-    parser.add_argument("--data", required=True, help="prefix of content images (any fsspec URL)")
+    parser.add_argument("--data", required=True,
+                        help="fast-nst: prefix of content images; handwriting: line shards from `stylebatch handwriting-data`")
     parser.add_argument("--output", required=True, help="prefix for checkpoints and the final .pth")
-    parser.add_argument("--style", required=True, help="style image URL")
-    parser.add_argument("--vgg-weights", required=True, help="torchvision vgg16-397923af.pth URL, or 'torchvision'")
-    parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument("--style-size", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=4, help="per worker")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, help="per worker (fast-nst 4, handwriting 8)")
+    parser.add_argument("--epochs", type=int, help="passes over the data (fast-nst 2, handwriting 4)")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after N optimiser steps (0: no limit)")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--content-weight", type=float, default=1e5)
-    parser.add_argument("--style-weight", type=float, default=1e10)
-    parser.add_argument("--tv-weight", type=float, default=0.0)
+    parser.add_argument("--lr", type=float, help="Adam learning rate (fast-nst 1e-3, handwriting 2e-4)")
     parser.add_argument("--workers", type=int, default=1, help="Ray Train workers (DDP)")
     parser.add_argument("--gpu", action="store_true", help="one GPU per worker")
     parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--storage-option", dest="storage_options", action="append", default=[], metavar="KEY=VALUE")
+    nst = parser.add_argument_group("fast-nst")
+    nst.add_argument("--style", help="style image URL")
+    nst.add_argument("--vgg-weights", help="torchvision vgg16-397923af.pth URL, or 'torchvision'")
+    nst.add_argument("--image-size", type=int, default=256)
+    nst.add_argument("--style-size", type=int, default=256)
+    nst.add_argument("--content-weight", type=float, default=1e5)
+    nst.add_argument("--style-weight", type=float, default=1e10)
+    nst.add_argument("--tv-weight", type=float, default=0.0)
+    hand = parser.add_argument_group("handwriting")
+    hand.add_argument("--crop-width", type=int, default=256, help="width of the training crops (pixels)")
+    hand.add_argument("--alpha", type=float, default=1.0, help="weight of the intensity loss")
+    hand.add_argument("--beta", type=float, default=1.0, help="weight of the gradient loss")
+    hand.add_argument("--gamma", type=float, default=0.01, help="weight of the adversarial loss")
+    hand.add_argument("--intensity", choices=("l1", "l2"), default="l1")
+    hand.add_argument("--heldout-lines", type=int, default=200, help="held-out pairs scored after each epoch")
     return parser
+
+
+def _given(args: argparse.Namespace, *names: str) -> dict[str, object]:
+    """The shared flags the user set (None means: the operator's own default)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
 def run(args: argparse.Namespace) -> int:
     """Train and print where the model went."""
-    if args.operator not in TRAINABLE:
+    common = {"data": args.data, "output": args.output, "max_steps": args.max_steps, "workers": args.workers,
+              "use_gpu": args.gpu, "checkpoint_every": args.checkpoint_every, "seed": args.seed,
+              "storage_options": parse_storage_options(args.storage_options),
+              **_given(args, "batch_size", "epochs", "lr")}
+    if args.operator == "fast-nst":
+        if not args.style or not args.vgg_weights:
+            raise ConfigError("train fast-nst needs --style URL and --vgg-weights URL")
+        final = train_fast_nst(FastNSTTrainConfig(
+            **common, style=args.style, vgg_weights=args.vgg_weights, image_size=args.image_size,
+            style_size=args.style_size, content_weight=args.content_weight, style_weight=args.style_weight,
+            tv_weight=args.tv_weight,
+        ))
+    elif args.operator == "handwriting":
+        final = train_handwriting(HandwritingTrainConfig(
+            **common, crop_width=args.crop_width, alpha=args.alpha, beta=args.beta, gamma=args.gamma,
+            intensity=args.intensity, heldout_lines=args.heldout_lines,
+        ))
+    else:
         raise ConfigError(f"operator {args.operator!r} has no training job; trainable: {', '.join(TRAINABLE)}")
-    final = train_fast_nst(FastNSTTrainConfig(
-        data=args.data, output=args.output, style=args.style, vgg_weights=args.vgg_weights,
-        image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size, epochs=args.epochs,
-        max_steps=args.max_steps, lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
-        tv_weight=args.tv_weight, workers=args.workers, use_gpu=args.gpu, checkpoint_every=args.checkpoint_every,
-        seed=args.seed, storage_options=parse_storage_options(args.storage_options),
-    ))
     print(f"model: {final}  (use it with: stylebatch convert IN OUT --operator {args.operator} --weights {final})")
     return 0
 

@@ -41,3 +41,15 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     dy = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().sum(dim=(1, 2, 3))
     dx = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().sum(dim=(1, 2, 3))
     return dx + dy
+
+
+def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward differences of (N, C, H, W) along x (N, C, H, W-1) and y (N, C, H-1, W)."""
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+def gradient_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean L1 between the x-gradients of output and target plus the same for the y-gradients."""
+    out_dx, out_dy = image_gradients(output)
+    target_dx, target_dy = image_gradients(target)
+    return (out_dx - target_dx).abs().mean() + (out_dy - target_dy).abs().mean()

@@ -1,18 +1,15 @@
 """`stylebatch train fast-nst`: Johnson et al.'s perceptual-loss training on Ray Train (DDP)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import ray
 import ray.train
 import torch
-from ray.train import Checkpoint, CheckpointConfig, RunConfig, ScalingConfig
+from ray.train import CheckpointConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from operators.errors import ConfigError
 from operators.fast_nst import (
     CONTENT_LAYER,
     STYLE_LAYERS,
@@ -25,9 +22,17 @@ from operators.vgg import load_vgg
 from operators.weights import read_bytes
 from pipeline.cluster import ensure_ray
 from pipeline.storage import normalise, options_for
-from pipeline.training import checkpoint_storage, image_dataset, write_state_dict
+from pipeline.training import (
+    checkpoint_storage,
+    final_state,
+    image_dataset,
+    report,
+    restore_state,
+    unwrap,
+    worker_threads,
+    write_state_dict,
+)
 
-STATE_FILE = "state.pt"
 FINAL_NAME = "fast-nst.pth"
 
 
@@ -55,10 +60,6 @@ class FastNSTTrainConfig:
     storage_options: dict[str, Any] = field(default_factory=dict)
 
 
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") else model
-
-
 def train_loop(config: dict[str, Any]) -> None:
     """One Ray Train worker: DDP TransformerNet, frozen VGG-16, Adam; checkpoints every N steps."""
     torch.manual_seed(config["seed"])
@@ -71,24 +72,15 @@ def train_loop(config: dict[str, Any]) -> None:
     grams = style_targets(vgg, resize(style, (config["style_size"], config["style_size"])))
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
     epoch, step = 0, 0
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint:
-        with checkpoint.as_directory() as folder:
-            state = torch.load(os.path.join(folder, STATE_FILE), map_location=device, weights_only=True)
-        _unwrap(model).load_state_dict(state["model"])
+    state = restore_state(device)
+    if state:
+        unwrap(model).load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         epoch, step = int(state["epoch"]), int(state["step"])
     shard = ray.train.get_dataset_shard("train")
-    rank = ray.train.get_context().get_world_rank()
 
-    def report(metrics: dict[str, float]) -> None:
-        with tempfile.TemporaryDirectory() as folder:
-            saved = None
-            if rank == 0:
-                torch.save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                            "epoch": metrics["epoch"], "step": step}, os.path.join(folder, STATE_FILE))
-                saved = Checkpoint.from_directory(folder)
-            ray.train.report(metrics, checkpoint=saved)
+    def snapshot() -> dict[str, Any]:
+        return {"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step}
 
     while epoch < config["epochs"] and not (config["max_steps"] and step >= config["max_steps"]):
         for batch in shard.iter_torch_batches(batch_size=config["batch_size"], dtypes=torch.float32, device=device):
@@ -100,11 +92,11 @@ def train_loop(config: dict[str, Any]) -> None:
             optimizer.step()
             step += 1
             if step % config["checkpoint_every"] == 0:
-                report({"epoch": epoch, "step": step, **{k: float(v) for k, v in losses.items()}})
+                report({"epoch": epoch, "step": step, **{k: float(v) for k, v in losses.items()}}, snapshot)
             if config["max_steps"] and step >= config["max_steps"]:
                 break
         epoch += 1
-        report({"epoch": epoch, "step": step, **{k: float(v) for k, v in losses.items()}})
+        report({"epoch": epoch, "step": step, **{k: float(v) for k, v in losses.items()}}, snapshot)
 
 
 def train_fast_nst(cfg: FastNSTTrainConfig) -> str:
@@ -117,11 +109,10 @@ def train_fast_nst(cfg: FastNSTTrainConfig) -> str:
     model_options = options_for(cfg.style, cfg.storage_options)
     load_vgg("vgg16", cfg.vgg_weights, [CONTENT_LAYER, *STYLE_LAYERS], model_options)  # fail fast
     read_bytes(cfg.style, model_options)
-    ensure_ray()
-    cpus = ray.cluster_resources().get("CPU", 1.0)
+    ensure_ray(dashboard=True)
     storage_path, storage_fs = checkpoint_storage(output, options_for(output, cfg.storage_options))
     config = {**asdict(cfg), "model_options": model_options,
-              "threads": max(1, int(cpus) // max(1, cfg.workers))}
+              "threads": worker_threads(cfg.workers)}
     trainer = TorchTrainer(
         train_loop,
         train_loop_config=config,
@@ -131,11 +122,7 @@ def train_fast_nst(cfg: FastNSTTrainConfig) -> str:
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
         datasets={"train": image_dataset(normalise(cfg.data), cfg.image_size, data_options)},
     )
-    result = trainer.fit()
-    if result.checkpoint is None:
-        raise ConfigError(f"training wrote no checkpoint: is there any image under {cfg.data}?")
-    with result.checkpoint.as_directory() as folder:
-        state = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
+    state = final_state(trainer.fit(), f"image under {cfg.data}")
     final = f"{output}/{FINAL_NAME}"
     write_state_dict(state["model"], final, options_for(output, cfg.storage_options))
     return final

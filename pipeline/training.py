@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping
+import os
+import tempfile
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pyarrow.fs
 import ray
+import ray.train
 import torch
 from PIL import Image
 
+from operators.errors import ConfigError
 from pipeline.stages import list_inputs, read_and_decode
 from pipeline.storage import filesystem, is_local
 
@@ -57,3 +61,43 @@ def write_state_dict(state: Mapping[str, torch.Tensor], url: str, storage_option
     if is_local(fs):
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     fs.pipe_file(path, buffer.getvalue())
+
+
+STATE_FILE = "state.pt"
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DistributedDataParallel wrapper (or the module itself)."""
+    return model.module if hasattr(model, "module") else model
+
+
+def restore_state(device: torch.device) -> dict[str, Any] | None:
+    """The state saved in Ray Train's latest checkpoint of this run, if it is resuming."""
+    checkpoint = ray.train.get_checkpoint()
+    if not checkpoint:
+        return None
+    with checkpoint.as_directory() as folder:
+        return torch.load(os.path.join(folder, STATE_FILE), map_location=device, weights_only=True)
+
+
+def report(metrics: dict[str, float], state: Callable[[], dict[str, Any]]) -> None:
+    """ray.train.report `metrics`, with a checkpoint of `state()` written by rank 0."""
+    with tempfile.TemporaryDirectory() as folder:
+        saved = None
+        if ray.train.get_context().get_world_rank() == 0:
+            torch.save(state(), os.path.join(folder, STATE_FILE))
+            saved = ray.train.Checkpoint.from_directory(folder)
+        ray.train.report(metrics, checkpoint=saved)
+
+
+def final_state(result: ray.train.Result, what: str) -> dict[str, Any]:
+    """The state in a finished run's last checkpoint, or a ConfigError saying none was written."""
+    if result.checkpoint is None:
+        raise ConfigError(f"training wrote no checkpoint: is there any {what}?")
+    with result.checkpoint.as_directory() as folder:
+        return torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
+
+
+def worker_threads(workers: int) -> int:
+    """Torch threads per training worker: the cluster's CPUs shared among the workers."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1.0)) // max(1, workers))

@@ -13,7 +13,14 @@ from operators.errors import ConfigError
 from pipeline.cluster import ensure_ray
 from pipeline.inference import SegmentStylizeActor
 from pipeline.manifest import ManifestWriter, Totals
-from pipeline.run import DECODE_CPUS, RunConfig, RunResult, actor_resources, new_run_id, prepare
+from pipeline.run import (
+    DECODE_CPUS,
+    RunConfig,
+    RunResult,
+    actor_resources,
+    new_run_id,
+    prepare,
+)
 from pipeline.storage import filesystem, to_url
 from pipeline.video import (
     SEGMENT_NAME,

@@ -1,0 +1,179 @@
+"""Paired text lines for the handwriting model: the same words typed and handwritten, glyph by glyph.
+
+Both renderings share one layout: every character sits in the cell the typed font's advance gives
+it, so a handwritten glyph lies over the typed glyph it replaces and the U-Net learns a local
+mapping (a typed scan keeps its spacing; only the letterforms change). Per-sample jitter: letter
+and word spacing (shared by both), and for the handwriting baseline wobble, slant, stroke width
+and ink tone; the typed side gets scan blur and noise.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from operators.errors import ConfigError
+from operators.handwriting import LINE_HEIGHT
+
+BASELINE = 46  # pixels from the top of a 64-pixel line
+TYPED_SIZE = 30  # typed font size at LINE_HEIGHT: capitals ~21 px, descenders to ~54 px
+SUPERSAMPLE = 2
+
+FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", os.path.expanduser("~/.fonts"))
+WORDS_FILE = "/usr/share/dict/words"  # Debian's wamerican
+
+# Typed faces seen in training, and faces kept out of it for the held-out figure.
+TYPED_FONTS = {
+    "train": ("LiberationSans-Regular.ttf", "LiberationSerif-Regular.ttf", "LiberationMono-Regular.ttf",
+              "DejaVuSans.ttf", "LiberationSans-Bold.ttf"),
+    "heldout": ("DejaVuSerif.ttf", "DejaVuSansMono.ttf"),
+}
+# The house handwriting: Breip (fonts-breip), an informal print hand with separate letters, full
+# upper and lower case, digits and punctuation. Other Debian hands suit less: Humor Sans and the
+# bwht faces are capitals only, Kristi is a joined felt-tip script, femkeklaver has outline digits.
+HAND_FONT = "Breip.ttf"
+# Hand size relative to the typed size, so that x-heights match (measured on Breip vs Liberation).
+HAND_SCALE = 1.22
+PUNCTUATION = ".,;:!?'-()"
+
+
+@functools.cache
+def font_path(file_name: str) -> str:
+    """Absolute path of an installed font file, or a ConfigError naming the Debian package."""
+    for root in FONT_DIRS:
+        for folder, _, files in os.walk(root):
+            if file_name in files:
+                return os.path.join(folder, file_name)
+    raise ConfigError(
+        f"font {file_name} is not installed; install Debian's fonts: "
+        "apt-get install fonts-breip fonts-liberation fonts-dejavu-core"
+    )
+
+
+@functools.cache
+def _font(file_name: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(font_path(file_name), size)
+
+
+@functools.cache
+def word_list(split: str) -> tuple[str, ...]:
+    """Lower-case dictionary words of 1-10 letters; one word in ten (by a fixed hash) is held out."""
+    try:
+        with open(WORDS_FILE, encoding="utf-8") as f:
+            words = sorted({w.strip() for w in f if w.strip().isascii() and w.strip().isalpha()
+                            and w.strip().islower() and len(w.strip()) <= 10})
+    except FileNotFoundError:
+        raise ConfigError(f"no word list at {WORDS_FILE}: apt-get install wamerican") from None
+    heldout = [w for w in words if sum(map(ord, w)) * 2654435761 % 2**32 % 10 == 0]
+    return tuple(heldout if split == "heldout" else sorted(set(words) - set(heldout)))
+
+
+def sample_text(rng: np.random.Generator, split: str, max_chars: int) -> str:
+    """A line of words with capitals, digits and punctuation, at most `max_chars` long."""
+    words = word_list(split)
+    parts: list[str] = []
+    while True:
+        kind = rng.random()
+        if kind < 0.08:
+            word = str(int(rng.integers(0, 10 ** int(rng.integers(1, 5)))))
+        else:
+            word = words[int(rng.integers(len(words)))]
+            if kind < 0.25 or not parts:
+                word = word.capitalize()
+            elif kind < 0.28:
+                word = word.upper()
+        if rng.random() < 0.15:
+            word += PUNCTUATION[int(rng.integers(0, 6))]
+        elif rng.random() < 0.03:
+            word = f"({word})"
+        if len(" ".join(parts + [word])) > max_chars:
+            return " ".join(parts) if parts else word[:max_chars]
+        parts.append(word)
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """One sample's random variation."""
+
+    letter_spacing: float  # extra pixels after each glyph (both renderings)
+    word_spacing: float  # scale of the space advance (both renderings)
+    size_scale: float  # typed size scale (both renderings)
+    wobble_amplitude: float  # handwriting baseline sine, pixels
+    wobble_period: float
+    wobble_phase: float
+    glyph_shift: float  # standard deviation of per-glyph vertical offsets, pixels
+    slant: float  # horizontal shear of the handwriting, dx per dy
+    stroke: int  # extra stroke width at SUPERSAMPLE resolution
+    ink: int  # grey level of the handwriting ink
+    scan_blur: float  # Gaussian blur radius on the typed rendering
+    scan_noise: float  # standard deviation of noise on the typed rendering
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> "Jitter":
+        """Random jitter within ranges a real typed scan and a tidy hand produce."""
+        return cls(
+            letter_spacing=float(rng.uniform(-0.5, 2.5)), word_spacing=float(rng.uniform(1.0, 1.5)),
+            size_scale=float(rng.uniform(0.94, 1.06)), wobble_amplitude=float(rng.uniform(0.0, 1.5)),
+            wobble_period=float(rng.uniform(150, 400)), wobble_phase=float(rng.uniform(0, 2 * np.pi)),
+            glyph_shift=float(rng.uniform(0.0, 0.6)), slant=float(rng.uniform(-0.12, 0.12)),
+            stroke=int(rng.integers(0, 3)), ink=int(rng.integers(0, 50)),
+            scan_blur=float(rng.uniform(0.0, 0.7)), scan_noise=float(rng.uniform(0.0, 6.0)),
+        )
+
+
+def render_pair(text: str, typed_font: str, rng: np.random.Generator, hand_font: str = HAND_FONT,
+                jitter: Jitter | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(typed, handwritten) uint8 line images of height LINE_HEIGHT and equal width."""
+    jitter = jitter or Jitter.draw(rng)
+    s = SUPERSAMPLE
+    typed = _font(typed_font, round(TYPED_SIZE * jitter.size_scale * s))
+    hand = _font(hand_font, round(TYPED_SIZE * jitter.size_scale * HAND_SCALE * s))
+    cells, x = [], 8.0 * s
+    for char in text:
+        advance = typed.getlength(char) * (jitter.word_spacing if char == " " else 1.0) + jitter.letter_spacing * s
+        cells.append((char, x, advance))
+        x += advance
+    width = int(np.ceil(x + 8 * s)) // s * s + s
+    size = (width, LINE_HEIGHT * s)
+    typed_image, hand_image = Image.new("L", size, 255), Image.new("L", size, 255)
+    typed_draw, hand_draw = ImageDraw.Draw(typed_image), ImageDraw.Draw(hand_image)
+    for char, left, advance in cells:
+        if char == " ":
+            continue
+        typed_draw.text((left, BASELINE * s), char, font=typed, fill=0, anchor="ls")
+        centre = left + advance / 2
+        wobble = jitter.wobble_amplitude * np.sin(2 * np.pi * centre / s / jitter.wobble_period + jitter.wobble_phase)
+        dy = (wobble + rng.normal(0.0, jitter.glyph_shift + 1e-9)) * s
+        hand_draw.text((centre, BASELINE * s + dy), char, font=hand, fill=jitter.ink, anchor="ms",
+                       stroke_width=jitter.stroke, stroke_fill=jitter.ink)
+    # Shear about the baseline: x' = x + slant * (baseline - y).
+    shear = (1, -jitter.slant, jitter.slant * BASELINE * s, 0, 1, 0)
+    hand_image = hand_image.transform(size, Image.AFFINE, shear, resample=Image.BILINEAR, fillcolor=255)
+    out_size = (width // s, LINE_HEIGHT)
+    typed_line = typed_image.resize(out_size, Image.LANCZOS)
+    if jitter.scan_blur > 0.05:
+        typed_line = typed_line.filter(ImageFilter.GaussianBlur(jitter.scan_blur))
+    typed_array = np.asarray(typed_line, np.float32) + rng.normal(0.0, jitter.scan_noise, (LINE_HEIGHT, width // s))
+    hand_array = np.asarray(hand_image.resize(out_size, Image.LANCZOS))
+    return np.clip(typed_array + 0.5, 0, 255).astype(np.uint8), hand_array
+
+
+def render_page(lines: list[str], typed_font: str, rng: np.random.Generator, *, size: tuple[int, int] = (1240, 1754),
+                font_size: int = 28, line_pitch: float = 1.8, margins: tuple[int, int] = (120, 150),
+                skew_degrees: float = 0.0) -> np.ndarray:
+    """A typed page scan (H, W) uint8: `lines` set at `font_size` from the top-left margins, then skewed."""
+    width, height = size
+    page = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(page)
+    font = _font(typed_font, font_size)
+    y = margins[1]
+    for text in lines:
+        draw.text((margins[0], y), text, font=font, fill=0, anchor="ls")
+        y += round(font_size * line_pitch)
+    if skew_degrees:
+        page = page.rotate(skew_degrees, resample=Image.BICUBIC, fillcolor=255)
+    array = np.asarray(page, np.float32) * 0.94 + 8 + rng.normal(0.0, 3.0, (height, width))  # paper tone, noise
+    return np.clip(array, 0, 255).astype(np.uint8)
