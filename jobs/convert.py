@@ -23,6 +23,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="convert again what earlier runs converted with the same config")
     parser.add_argument("--limit", type=int, help="convert at most N inputs")
+    parser.add_argument("--archive", action="store_true",
+                        help="write one archive OUTPUT (.zip or .tar) instead of a prefix; "
+                             "OUTPUT.work/ keeps the images and manifests for resuming")
     return parser
 
 
@@ -43,6 +46,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         storage_options=parse_storage_options(args.storage_options),
         resume=args.resume,
         limit=args.limit,
+        archive=args.archive,
     )
 
 

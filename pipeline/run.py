@@ -5,7 +5,7 @@ import hashlib
 import json
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -15,6 +15,7 @@ from operators.errors import ConfigError
 from operators.registry import get_operator
 from operators.spec import OperatorSpec
 from operators.weights import fingerprint
+from pipeline.archive_output import archive_work_area, pack
 from pipeline.cluster import ensure_ray
 from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.inference import StylizeActor
@@ -44,6 +45,7 @@ class RunConfig:
     storage_options: dict[str, Any] = field(default_factory=dict)
     resume: bool = True
     limit: int | None = None
+    archive: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,14 @@ def new_run_id() -> str:
 
 
 def convert(cfg: RunConfig) -> RunResult:
-    """Run one conversion to the end; every listed input gets exactly one manifest row."""
+    """Run one conversion to the end; every listed input gets exactly one manifest row.
+
+    With `archive`, images go to the work area OUTPUT.work/ and are then packed into OUTPUT.
+    """
     plan = prepare(cfg)
+    archive = plan.output
+    if cfg.archive:
+        plan = replace(plan, output=archive_work_area(plan.output))
     ensure_ray()
     pool = actor_resources(cfg, plan.spec)
     run_id = new_run_id()
@@ -199,4 +207,7 @@ def convert(cfg: RunConfig) -> RunResult:
     totals.seconds = time.perf_counter() - started
     totals.images_per_second = totals.converted / totals.seconds if totals.seconds else 0.0
     manifest, summary = writer.finish(totals)
+    if cfg.archive:
+        members = pack(plan.output, archive, plan.output_options)
+        return RunResult(totals, archive, manifest, summary, note=f"{members} images in {archive}")
     return RunResult(totals, plan.output, manifest, summary)

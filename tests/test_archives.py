@@ -58,3 +58,43 @@ def test_tar_on_s3(ray_cluster, s3) -> None:
     s3.invalidate_cache()
     assert sorted(s3.find(f"{BUCKET}/archives/out/shot/frames")) == [
         f"{BUCKET}/archives/out/shot/frames/{i:04d}.jpg" for i in range(3)]
+
+
+def test_archive_output_packs_mirrored_members_and_resumes(ray_cluster, tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "clip.zip").write_bytes(zip_bytes({**FRAMES, "frames/broken.png": b"oops"}))
+    target = tmp_path / "result.zip"
+    cfg = RunConfig(input=str(source), output=str(target), operator="onnx", settings={"preset": "multistyle26"},
+                    archive=True)
+    result = convert(cfg)
+    assert result.output == str(target) and result.exit_code == 1
+    with zipfile.ZipFile(target) as archive:
+        assert sorted(archive.namelist()) == sorted(f"clip/{name}" for name in FRAMES)
+        assert Image.open(io.BytesIO(archive.read("clip/frames/0001.png"))).size == (24, 16)
+    assert not (tmp_path / "result.zip.partial").exists()
+    again = convert(cfg)  # resumed from OUTPUT.work: nothing redone, the archive is complete again
+    assert (again.totals.skipped, again.totals.converted) == (3, 0)
+    with zipfile.ZipFile(target) as archive:
+        assert len(archive.namelist()) == 3
+
+
+def test_archive_output_tar_on_s3(ray_cluster, s3) -> None:
+    s3.pipe(f"{BUCKET}/archives/tarout/in/a.png", encoded(photo(20, 20, seed=1)))
+    s3.pipe(f"{BUCKET}/archives/tarout/in/sub/b.png", encoded(photo(20, 20, seed=2)))
+    result = convert(RunConfig(input=f"s3://{BUCKET}/archives/tarout/in", output=f"s3://{BUCKET}/archives/tarout/out.tar",
+                               operator="onnx", settings={"preset": "multistyle26"}, archive=True))
+    assert result.totals.converted == 2
+    s3.invalidate_cache()
+    with tarfile.open(fileobj=io.BytesIO(s3.cat(f"{BUCKET}/archives/tarout/out.tar"))) as archive:
+        assert sorted(archive.getnames()) == ["a.png", "sub/b.png"]
+
+
+def test_archive_output_needs_an_archive_name(tmp_path: Path) -> None:
+    import pytest
+
+    from operators.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"\.zip or \.tar"):
+        convert(RunConfig(input=str(tmp_path), output=str(tmp_path / "out"), operator="onnx",
+                          settings={"preset": "multistyle26"}, archive=True))

@@ -1,0 +1,54 @@
+"""`convert --archive`: a run writes into OUTPUT.work/ (its resume state), then every image there is
+packed, streamed, into the one archive OUTPUT (.zip or .tar), under its mirrored name."""
+from __future__ import annotations
+
+import io
+import posixpath
+import tarfile
+import time
+import zipfile
+from collections.abc import Mapping
+from typing import Any
+
+from operators.errors import ConfigError
+from pipeline.archives import archive_protocol
+from pipeline.manifest import MANIFEST_DIR
+from pipeline.storage import filesystem, is_local
+
+WORK_SUFFIX = ".work"
+
+
+def archive_work_area(output: str) -> str:
+    """Where an archive run keeps its images and manifests before (and after) packing."""
+    if archive_protocol(output) is None:
+        raise ConfigError(f"--archive writes one archive: OUTPUT must end in .zip or .tar, not {output}")
+    return output + WORK_SUFFIX
+
+
+def pack(work: str, output: str, storage_options: Mapping[str, Any]) -> int:
+    """Write every image under `work` (manifests left out) into the archive `output`; returns the member count.
+
+    The archive is written to OUTPUT.partial and moved into place, so OUTPUT is never half written.
+    """
+    fs, root = filesystem(work, storage_options)
+    files = sorted(p for p in fs.find(root) if not p[len(root) + 1 :].startswith(MANIFEST_DIR + "/"))
+    out_fs, out_path = filesystem(output, storage_options)
+    if is_local(out_fs):
+        out_fs.makedirs(posixpath.dirname(out_path), exist_ok=True)
+    partial = out_path + ".partial"
+    with out_fs.open(partial, "wb") as sink:
+        if archive_protocol(output) == "zip":
+            with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as archive:
+                for path in files:
+                    info = zipfile.ZipInfo(path[len(root) + 1 :], time.localtime()[:6])
+                    archive.writestr(info, fs.cat_file(path))
+        else:
+            with tarfile.open(fileobj=sink, mode="w|") as archive:
+                for path in files:
+                    data = fs.cat_file(path)
+                    info = tarfile.TarInfo(path[len(root) + 1 :])
+                    info.size, info.mtime = len(data), int(time.time())
+                    archive.addfile(info, io.BytesIO(data))
+    out_fs.mv(partial, out_path)
+    return len(files)
+
