@@ -11,7 +11,7 @@ from pipeline.video_run import VideoConfig, convert_video
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The video command's arguments."""
     parser = parser or argparse.ArgumentParser(prog="stylebatch video", description=__doc__)
-    parser.add_argument("input", help="video file: local path or fsspec URL")
+    parser.add_argument("input", help="video file, or a .zip/.tar of frames (with --fps): local path or fsspec URL")
     parser.add_argument("output", help="output video (.mp4, .mkv, .mov): local path or fsspec URL")
     add_model_arguments(parser)
     parser.add_argument("--max-side", type=int, default=0, help="shrink frames so the longer side is at most N")
@@ -22,6 +22,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--keep-segments", action="store_true", help="keep segment files after joining")
     parser.add_argument("--deflicker", type=float, default=0.0, metavar="S",
                         help="temporal smoothing 0..1: blend with the motion-compensated previous frame (0.7 is strong)")
+    parser.add_argument("--fps", type=float, help="frame rate of a frame-archive INPUT (frames in natural name order)")
     return parser
 
 
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         segment_seconds=args.segment_seconds, crf=args.crf, preset=args.preset, batch_size=args.batch_size,
         actors=args.actors, gpus_per_actor=args.gpus_per_actor,
         storage_options=parse_storage_options(args.storage_options), resume=args.resume,
-        keep_segments=args.keep_segments, deflicker=args.deflicker,
+        keep_segments=args.keep_segments, deflicker=args.deflicker, fps=args.fps,
     ))
     print(result.line())
     return result.exit_code

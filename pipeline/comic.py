@@ -1,8 +1,10 @@
 """Movie to comic pages: shot detection, one keyframe per shot (more for long shots), page layout."""
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import av
 import numpy as np
@@ -43,22 +45,43 @@ def shot_starts(distances: list[float], threshold: float, min_gap: int) -> list[
 
 
 def subtitles(container: av.container.InputContainer) -> list[tuple[float, float, str]]:
-    """(start, end, text) of every subtitle event in the file's first subtitle stream."""
-    if not container.streams.subtitles:
+    """(start, end, text) of every event in the file's first text subtitle stream.
+
+    Packets are read, not decoded (libav's subtitle decoders are not needed for text and are
+    fragile on odd headers); bitmap subtitles (DVD, PGS) carry no text and give no captions.
+    """
+    streams = [s for s in container.streams.subtitles if s.codec_context.name in SUBTITLE_TEXT]
+    if not streams:
         return []
-    stream = container.streams.subtitles[0]
+    stream = streams[0]
+    text_of = SUBTITLE_TEXT[stream.codec_context.name]
     events = []
     for packet in container.demux(stream):
-        if packet.pts is None:
+        if packet.pts is None or not packet.size:
             continue
         start = float(packet.pts * stream.time_base)
         end = start + float((packet.duration or 0) * stream.time_base)
-        for subtitle in packet.decode():
-            for rect in getattr(subtitle, "rects", []) or []:
-                text = getattr(rect, "text", None) or getattr(rect, "ass", b"")
-                text = text.decode() if isinstance(text, bytes) else str(text)
-                events.append((start, end, text.split(",,")[-1].replace("\\N", " ").strip()))
+        text = re.sub(r"\{[^}]*\}", "", text_of(bytes(packet)).decode("utf-8", "replace"))  # ASS override tags
+        text = " ".join(text.replace("\\N", " ").replace("\\n", " ").split())
+        if text:
+            events.append((start, end, text))
     return events
+
+
+def _ass_text(payload: bytes) -> bytes:
+    """Matroska ASS packets: ReadOrder, Layer, Style, Name, MarginL, MarginR, MarginV, Effect, Text."""
+    return payload.split(b",", 8)[-1]
+
+
+SUBTITLE_TEXT: dict[str, Callable[[bytes], bytes]] = {
+    "ass": _ass_text,
+    "ssa": _ass_text,
+    "subrip": lambda payload: payload,
+    "srt": lambda payload: payload,
+    "text": lambda payload: payload,
+    "webvtt": lambda payload: payload,
+    "mov_text": lambda payload: payload[2 : 2 + int.from_bytes(payload[:2], "big")],
+}
 
 
 def keyframes(url: str, storage_options: Mapping[str, Any], threshold: float = 0.35, min_shot_seconds: float = 0.5,

@@ -7,8 +7,10 @@ Finished segments survive a killed run; a rerun redoes only the missing ones.
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from pipeline.archives import image_members, member_url, open_archive, read_member
+from pipeline.codecs import DecodeError, decode_image
 from pipeline.stages import objects
 from pipeline.storage import filesystem, is_local
 from pipeline.temporal import flicker, stabilise
@@ -65,6 +69,55 @@ def probe(url: str, storage_options: Mapping[str, Any]) -> VideoInfo:
             keyframes=tuple(i for i, (_, key) in enumerate(packets) if key) or (0,),
             has_audio=bool(container.streams.audio),
         )
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders frame2.png before frame10.png."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def probe_frames(url: str, fps: float, storage_options: Mapping[str, Any]) -> tuple[VideoInfo, list[str]]:
+    """A frame archive as a video: its image members in natural order at `fps`, every frame a keyframe.
+
+    The size is the first frame's (rounded down to even sides, as H.264 needs).
+    """
+    fs, path = filesystem(url, storage_options)
+    members = sorted(image_members(fs, path), key=natural_key)
+    if not members:
+        raise ValueError(f"{url} holds no image members")
+    first = decode_image(open_archive(fs, path).cat_file(members[0]), "RGB")
+    rate = Fraction(fps).limit_denominator(1001)
+    info = VideoInfo(fps=rate, width=first.shape[1] // 2 * 2, height=first.shape[0] // 2 * 2, time_base=1 / rate,
+                     frame_pts=tuple(range(len(members))), keyframes=tuple(range(len(members))), has_audio=False)
+    return info, members
+
+
+def decode_frame_segments(batch: dict[str, np.ndarray], *, url: str, members: list[str], size: tuple[int, int],
+                          max_side: int, storage_options: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Read and decode each segment's archive members (RGB uint8, (T, H, W, 3)); every frame must have
+    the first frame's (width, height) `size`."""
+    clips, statuses, errors = [], [], []
+    opened: dict[str, Any] = {}
+    for start, end in zip(batch["start"], batch["end"]):
+        try:
+            frames = []
+            for member in members[start:end]:
+                try:
+                    frame = decode_image(read_member(member_url(url, member), storage_options, opened), "RGB")
+                except DecodeError as exc:
+                    raise ValueError(f"frame {member}: {exc}") from None
+                if (frame.shape[1] // 2 * 2, frame.shape[0] // 2 * 2) != size:
+                    raise ValueError(f"frame {member} is {frame.shape[1]}x{frame.shape[0]}, the first frame "
+                                     f"{size[0]}x{size[1]}: frames of one video must share a size")
+                frames.append(_fit(frame[: size[1], : size[0]], max_side))
+            clips.append(np.stack(frames))
+            statuses.append("pending")
+            errors.append("")
+        except (ValueError, OSError) as exc:
+            clips.append(np.zeros((0, 0, 0, 3), np.uint8))
+            statuses.append("failed")
+            errors.append(f"cannot decode frames {start}-{end - 1}: {exc}")
+    return {**batch, "frames": objects(clips), "status": np.array(statuses, object), "error": np.array(errors, object)}
 
 
 def plan_segments(info: VideoInfo, seconds: float) -> list[tuple[int, int]]:
@@ -160,18 +213,21 @@ def write_h264(frames: np.ndarray, path: str, fps: Fraction, crf: int, preset: s
         out.mux(stream.encode(None))
 
 
-def join_segments(fs_work, segment_paths: list[str], frame_counts: list[int], source: str, output: str,
+def join_segments(fs_work, segment_paths: list[str], frame_counts: list[int], source: str | None, output: str,
                   fps: Fraction, storage_options: Mapping[str, Any], output_options: Mapping[str, Any]) -> None:
     """Concatenate segment files (paths on `fs_work`; video packets re-timed, not re-encoded) with the
-    source's audio and subtitle streams into OUTPUT."""
-    fs_in, source_path = filesystem(source, storage_options)
+    audio and subtitle streams of `source` (a video; None for frame archives) into OUTPUT."""
     with tempfile.TemporaryDirectory() as folder:
         local = os.path.join(folder, "joined" + (os.path.splitext(output)[1] or ".mp4"))
-        with av.open(local, "w") as out, fs_in.open(source_path, "rb") as original, av.open(original) as src:
+        with av.open(local, "w") as out, contextlib.ExitStack() as stack:
             with fs_work.open(segment_paths[0], "rb") as f, av.open(f) as first:
                 video_out = out.add_stream_from_template(first.streams.video[0])
-            copied = [(s, out.add_stream_from_template(s)) for s in (*src.streams.audio, *src.streams.subtitles)
-                      if _can_copy(s, out)]
+            copied = []
+            if source is not None:
+                fs_in, source_path = filesystem(source, storage_options)
+                src = stack.enter_context(av.open(stack.enter_context(fs_in.open(source_path, "rb"))))
+                copied = [(s, out.add_stream_from_template(s)) for s in (*src.streams.audio, *src.streams.subtitles)
+                          if _can_copy(s, out)]
             sources = [_segment_packets(fs_work, segment_paths, frame_counts, fps, video_out)]
             sources += [_copied_packets(source, storage_options, s.index, target) for s, target in copied]
             for _, _, packet in heapq.merge(*sources, key=lambda item: (item[0], item[1])):

@@ -10,6 +10,7 @@ import pyarrow as pa
 import ray
 
 from operators.errors import ConfigError
+from pipeline.archives import archive_protocol
 from pipeline.cluster import ensure_ray
 from pipeline.inference import SegmentStylizeActor
 from pipeline.manifest import ManifestWriter, Totals
@@ -24,11 +25,13 @@ from pipeline.run import (
 from pipeline.storage import filesystem, to_url
 from pipeline.video import (
     SEGMENT_NAME,
+    decode_frame_segments,
     decode_segments,
     encode_segments,
     join_segments,
     plan_segments,
     probe,
+    probe_frames,
 )
 
 WORK_SUFFIX = ".work"
@@ -53,6 +56,7 @@ class VideoConfig:
     resume: bool = True
     keep_segments: bool = False
     deflicker: float = 0.0
+    fps: float | None = None
 
 
 def work_area(output: str, config_hash: str) -> str:
@@ -66,11 +70,22 @@ def convert_video(cfg: VideoConfig) -> RunResult:
                           max_side=cfg.max_side, batch_size=cfg.batch_size, actors=cfg.actors,
                           gpus_per_actor=cfg.gpus_per_actor, storage_options=cfg.storage_options)
     plan = prepare(image_cfg)
+    frame_archive = archive_protocol(plan.input) is not None
+    if frame_archive and not cfg.fps:
+        raise ConfigError(f"{cfg.input} is a frame archive, which has no frame rate: pass --fps (e.g. --fps 24)")
+    if cfg.fps and not frame_archive:
+        raise ConfigError("--fps is for frame archives (.zip/.tar); a video keeps its own frame rate")
     try:
-        info = probe(plan.input, plan.input_options)
+        if frame_archive:
+            info, members = probe_frames(plan.input, cfg.fps, plan.input_options)
+            decode, source_kwargs = decode_frame_segments, {"members": members, "size": (info.width, info.height)}
+        else:
+            info = probe(plan.input, plan.input_options)
+            decode, source_kwargs = decode_segments, {"frame_pts": info.frame_pts}
     except (ValueError, OSError) as exc:
         raise ConfigError(f"cannot read video {cfg.input}: {exc}") from None
-    identity = f"{plan.config_hash}|{cfg.max_side}|{cfg.segment_seconds}|{cfg.crf}|{cfg.preset}|{info.frames}"
+    identity = (f"{plan.config_hash}|{cfg.max_side}|{cfg.segment_seconds}|{cfg.crf}|{cfg.preset}|{info.frames}"
+                f"|{info.fps}")
     config_hash = hashlib.sha256(identity.encode()).hexdigest()[:16]
     work = work_area(plan.output, config_hash)
     fs_work, work_root = filesystem(work, plan.output_options)
@@ -94,9 +109,9 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         ds = (
             ray.data.from_items(todo)
             .repartition(target_num_rows_per_block=1)
-            .map_batches(decode_segments, batch_size=1, num_cpus=DECODE_CPUS,
-                         fn_kwargs={"url": plan.input, "frame_pts": info.frame_pts, "max_side": cfg.max_side,
-                                    "storage_options": plan.input_options})
+            .map_batches(decode, batch_size=1, num_cpus=DECODE_CPUS,
+                         fn_kwargs={"url": plan.input, "max_side": cfg.max_side, "storage_options": plan.input_options,
+                                    **source_kwargs})
             .map_batches(SegmentStylizeActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=pool["actors"]),
                          num_gpus=pool["num_gpus"], num_cpus=pool["num_cpus"],
                          fn_constructor_kwargs={"operator": plan.spec.name, "options": plan.options,
@@ -114,7 +129,8 @@ def convert_video(cfg: VideoConfig) -> RunResult:
             _record(writer, totals, [int(s) for s in batch["segment"]], list(batch["status"]), list(batch["error"]),
                     segments, names, plan, info, run_id, config_hash, cfg)
     if not totals.failed:
-        join_segments(fs_work, names, [b - a for a, b in segments], plan.input, plan.output, info.fps,
+        join_segments(fs_work, names, [b - a for a, b in segments], None if frame_archive else plan.input,
+                      plan.output, info.fps,
                       plan.input_options, plan.output_options)
         if not cfg.keep_segments:
             fs_work.rm([n for n in names if fs_work.exists(n)])

@@ -29,6 +29,12 @@ def test_keyframes_one_per_shot(tmp_path: Path) -> None:
     assert [p.seconds for p in panels] == pytest.approx([0.5, 1.5, 2.5, 3.5])  # the middle of each 1 s shot
 
 
+def test_captions_come_from_the_subtitle_stream(tmp_path: Path) -> None:
+    events = [(0.3, 0.8, "It begins."), (2.2, 2.9, "Blue now.")]
+    video = make_shots_video(tmp_path / "cuts.mkv", COLOURS[:3], subtitles=events)
+    assert [p.caption for p in keyframes(str(video), {})] == ["It begins.", "", "Blue now."]
+
+
 def test_layout_keeps_aspect_and_numbers_pages() -> None:
     import numpy as np
 

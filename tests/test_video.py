@@ -56,3 +56,53 @@ def test_segment_resume_redoes_only_missing_segments(ray_cluster, s3, tmp_path: 
     s3.invalidate_cache()
     s3.get(f"{BUCKET}/videos-out/clip.mp4", str(local))
     assert describe(local)["frames"] == 72 and describe(local)["audio"] == 1
+
+
+def _subtitle_texts(path: Path) -> list[str]:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.subtitles[0]
+        return [bytes(p).decode().split(",,")[-1] for p in container.demux(stream) if p.size]
+
+
+@pytest.mark.slow
+def test_subtitle_and_audio_streams_are_copied(ray_cluster, tmp_path: Path) -> None:
+    events = [(0.2, 1.0, "First words"), (1.5, 2.5, "Second words")]
+    source = make_video(tmp_path / "talk.mkv", frames=72, subtitles=events)
+    output = tmp_path / "talk-styled.mkv"
+    result = convert_video(VideoConfig(input=str(source), output=str(output), operator="onnx", settings=SETTINGS,
+                                       segment_seconds=1.0, preset="veryfast"))
+    assert result.exit_code == 0
+    after = describe(output)
+    assert (after["frames"], after["audio"], after["subtitles"]) == (72, 1, 1)
+    assert _subtitle_texts(output) == ["First words", "Second words"]
+
+
+@pytest.mark.slow
+def test_frame_archive_is_a_video_input_with_fps(ray_cluster, s3, tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from PIL import Image
+    from videos import moving_pattern
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for t, frame in enumerate(moving_pattern(30, 64, 48)):
+            png = io.BytesIO()
+            Image.fromarray(frame).save(png, "PNG")
+            archive.writestr(f"shot/frame{t}.png", png.getvalue())  # frame2 before frame10: natural order
+        archive.writestr("shot/notes.txt", b"not a frame")
+    s3.pipe(f"{BUCKET}/videos/frames.zip", buffer.getvalue())
+    output = tmp_path / "frames.mp4"
+    cfg = VideoConfig(input=f"s3://{BUCKET}/videos/frames.zip", output=str(output), operator="onnx",
+                      settings=SETTINGS, segment_seconds=0.5, preset="veryfast", fps=12)
+    result = convert_video(cfg)
+    assert result.exit_code == 0 and result.totals.converted == 5  # 6 frames (0.5 s at 12 fps) per segment
+    after = describe(output)
+    assert (after["frames"], after["fps"], after["width"], after["height"], after["audio"]) == (30, 12.0, 64, 48, 0)
+    from operators.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--fps"):
+        convert_video(VideoConfig(**{**cfg.__dict__, "fps": None}))

@@ -21,14 +21,39 @@ def moving_pattern(frames: int, width: int, height: int, seed: int = 0) -> np.nd
     return clips
 
 
+ASS_HEADER = (b"[Script Info]\nScriptType: v4.00+\n\n[Events]\n"
+              b"Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n")
+
+
+def subtitle_stream(out: av.container.OutputContainer) -> av.stream.Stream:
+    """An ASS subtitle stream (Matroska carries it); add it before anything is muxed."""
+    stream = out.add_stream("ass")
+    stream.time_base = Fraction(1, 1000)
+    stream.codec_context.extradata = ASS_HEADER
+    return stream
+
+
+def mux_subtitles(out: av.container.OutputContainer, stream: av.stream.Stream,
+                  events: list[tuple[float, float, str]]) -> None:
+    """One packet per (start s, end s, text) event."""
+    for order, (start, end, text) in enumerate(events):
+        packet = av.Packet(f"{order},0,Default,,0,0,0,,{text}".encode())
+        packet.stream, packet.time_base = stream, Fraction(1, 1000)
+        packet.pts = packet.dts = round(start * 1000)
+        packet.duration = round((end - start) * 1000)
+        out.mux(packet)
+
+
 def make_video(path: Path, frames: int = 72, width: int = 64, height: int = 48, fps: int = 24, gop: int = 12,
-               audio: bool = True) -> Path:
-    """An H.264 MP4 with keyframes every `gop` frames and (optionally) a 440 Hz AAC track."""
+               audio: bool = True, subtitles: list[tuple[float, float, str]] | None = None) -> Path:
+    """An H.264 video with keyframes every `gop` frames, (optionally) a 440 Hz AAC track and, in a
+    .mkv `path`, subtitle events."""
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
         sound = out.add_stream("aac", rate=44100) if audio else None
+        captions = subtitle_stream(out) if subtitles else None
         for t, array in enumerate(moving_pattern(frames, width, height)):
             frame = av.VideoFrame.from_ndarray(array, format="rgb24")
             frame.pts = t
@@ -44,6 +69,8 @@ def make_video(path: Path, frames: int = 72, width: int = 64, height: int = 48, 
                 frame.sample_rate, frame.pts, frame.time_base = 44100, start, Fraction(1, 44100)
                 out.mux(sound.encode(frame))
             out.mux(sound.encode(None))
+        if captions is not None:
+            mux_subtitles(out, captions, subtitles)
     return path
 
 
@@ -54,13 +81,15 @@ def describe(path: Path) -> dict:
         frames = sum(1 for _ in container.decode(stream))
         return {"frames": frames, "fps": float(stream.average_rate), "width": stream.codec_context.width,
                 "height": stream.codec_context.height, "audio": len(container.streams.audio),
+                "subtitles": len(container.streams.subtitles),
                 "duration": frames / float(stream.average_rate),
                 "container_duration": container.duration / 1e6 if container.duration else None}
 
 
 def make_shots_video(path: Path, colours: list[tuple[int, int, int]], frames_per_shot: int = 24,
-                     width: int = 64, height: int = 48) -> Path:
-    """A video of hard cuts: one shot per colour, each a moving pattern tinted with that colour."""
+                     width: int = 64, height: int = 48, subtitles: list[tuple[float, float, str]] | None = None) -> Path:
+    """A video of hard cuts: one shot per colour, each a moving pattern tinted with that colour
+    (and subtitle events when `path` is .mkv)."""
     clips = []
     for shot, colour in enumerate(colours):
         pattern = moving_pattern(frames_per_shot, width, height, seed=shot).astype(np.float32)
@@ -69,9 +98,12 @@ def make_shots_video(path: Path, colours: list[tuple[int, int, int]], frames_per
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=24)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        captions = subtitle_stream(out) if subtitles else None
         for t, array in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(array, format="rgb24")
             frame.pts = t
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
+        if captions is not None:
+            mux_subtitles(out, captions, subtitles)
     return path
