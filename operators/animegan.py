@@ -147,7 +147,7 @@ class AnimeGANStylizer(FeedForwardStylizer):
         net = Generator()
         load_into(net, load_state_dict(url, storage_options), url)
         self.align_corners = bool(options["align_corners"])
-        super().__init__(net, device, bool(options["half"]))
+        super().__init__(net, device, bool(options["half"]), int(options["tile"]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x, self.align_corners)
@@ -160,6 +160,9 @@ SPEC = OperatorSpec(
         Option("weights", "", "checkpoint URL (.pt), or a folder URL ending in / plus a preset", is_url=True),
         Option("align_corners", False, "upsample with align_corners=True (the reference's --upsample_align)"),
         Option("half", True, "run in float16 on CUDA devices (ignored on CPU)"),
+        Option("tile", 0, "run images with a side over N pixels in overlapping tiles sharing the image's "
+               "normalisation statistics (for 4K+ frames that do not fit device memory); 0: only after a "
+               "CUDA out-of-memory error"),
     ),
     presets={name: {} for name in PUBLIC_CHECKPOINTS},
     input_mode="RGB",

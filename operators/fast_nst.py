@@ -142,7 +142,7 @@ class FastNSTStylizer(FeedForwardStylizer):
             )
         net = TransformerNet()
         load_into(net, drop_legacy_keys(load_state_dict(url, storage_options)), url)
-        super().__init__(net, device, bool(options["half"]))
+        super().__init__(net, device, bool(options["half"]), int(options["tile"]))
 
 
 SPEC = OperatorSpec(
@@ -151,6 +151,9 @@ SPEC = OperatorSpec(
     options=(
         Option("weights", "", "checkpoint URL (.pth, public fast-neural-style format)", is_url=True),
         Option("half", True, "run in float16 on CUDA devices (ignored on CPU)"),
+        Option("tile", 0, "run images with a side over N pixels in overlapping tiles sharing the image's "
+               "normalisation statistics (for 4K+ frames that do not fit device memory); 0: only after a "
+               "CUDA out-of-memory error"),
     ),
     input_mode="RGB",
     method="feed-forward",

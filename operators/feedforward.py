@@ -6,19 +6,28 @@ import torch
 from torch import nn
 
 from operators.tensors import pad_to_multiple, pick_device, to_tensor, to_uint8
+from operators.tiling import run_tiled_shared
+
+
+AUTO_TILE = 1024  # tile side after a CUDA out-of-memory error when no tile size was set
 
 
 class FeedForwardStylizer:
     """A network resident on a device: uint8 batches in, scaled to `value_range`, padded to the
     network's `stride`, run (fp16 on CUDA when `half`; channels-last on CUDA, and on the CPU
-    where `channels_last_on_cpu`), cropped and scaled back to uint8."""
+    where `channels_last_on_cpu`), cropped and scaled back to uint8.
+
+    Images with a side over `tile` pixels (or any image that runs out of CUDA memory whole) run
+    in overlapping tiles that share the whole image's normalisation statistics.
+    """
 
     value_range: tuple[float, float] = (0.0, 1.0)
     stride: int = 1
     min_side: int = 1
     channels_last_on_cpu: bool = False
 
-    def __init__(self, net: nn.Module, device: str, half: bool) -> None:
+    def __init__(self, net: nn.Module, device: str, half: bool, tile: int = 0) -> None:
+        self.tile = tile
         self.device = pick_device(device)
         self.dtype = torch.float16 if self.device.type == "cuda" and half else torch.float32
         cuda = self.device.type == "cuda"
@@ -34,5 +43,21 @@ class FeedForwardStylizer:
         low, high = self.value_range
         x = to_tensor(images, self.device, low, high, self.dtype)
         x, (h, w) = pad_to_multiple(x, self.stride, self.min_side)
-        out = self.forward(x.contiguous(memory_format=self.memory_format))
+        out = self._run(x.contiguous(memory_format=self.memory_format))
         return to_uint8(out[..., :h, :w], low, high)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        if self.tile and max(x.shape[-2:]) > self.tile:
+            return self._tiled(x, self.tile)
+        try:
+            return self.forward(x)
+        except torch.cuda.OutOfMemoryError:
+            if self.tile or max(x.shape[-2:]) <= AUTO_TILE:
+                raise
+            torch.cuda.empty_cache()
+            return self._tiled(x, AUTO_TILE)
+
+    def _tiled(self, x: torch.Tensor, tile: int) -> torch.Tensor:
+        """Overlapping tiles on the stride grid, sharing at least 64 pixels (an eighth of large tiles)."""
+        side = max(self.stride, tile // self.stride * self.stride)
+        return run_tiled_shared(self.net, self.forward, x, side, max(64, side // 8), self.stride)

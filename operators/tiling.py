@@ -1,9 +1,11 @@
 """Tiled inference: an image-to-image function run on overlapping tiles, blended without seams."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 
 def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
@@ -64,3 +66,75 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile:
             total[:, :, top : top + tile_h, left : left + tile_w] += weight
     assert out is not None
     return (out / total).to(x.dtype)
+
+
+NORMS = (nn.GroupNorm, nn.InstanceNorm2d)
+
+
+def _group_stats(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample, per-group mean and biased variance, as GroupNorm / InstanceNorm compute them."""
+    groups = module.num_groups if isinstance(module, nn.GroupNorm) else x.shape[1]
+    flat = x.float().reshape(x.shape[0], groups, -1)
+    return flat.mean(-1), flat.var(-1, unbiased=False)
+
+
+def _normalise_with(module: nn.Module, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """What `module` computes, with given statistics instead of those of `x`."""
+    n, c = x.shape[:2]
+    groups = mean.shape[1]
+    shape = (n, groups, c // groups, *x.shape[2:])
+    centred = (x.float().reshape(shape) - mean.view(n, groups, 1, 1, 1)) * torch.rsqrt(var.view(n, groups, 1, 1, 1) + module.eps)
+    out = centred.reshape(x.shape)
+    if module.weight is not None:
+        out = out * module.weight.float().view(1, c, 1, 1) + module.bias.float().view(1, c, 1, 1)
+    return out.to(x.dtype)
+
+
+class SharedNormStats:
+    """Global normalisation (GroupNorm, InstanceNorm) made tile-independent.
+
+    Inside `with SharedNormStats(net) as shared:` a first pass records every norm layer's
+    per-image statistics (`shared.recording = True`, usually on a reduced copy of the image);
+    later passes (the tiles) are normalised with those, as if each tile saw the whole image.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        self.norms = [m for m in net.modules() if isinstance(m, NORMS)]
+        self.stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.recording = True
+
+    def __enter__(self) -> SharedNormStats:
+        for index, module in enumerate(self.norms):
+            module.forward = self._forward_of(index, module)  # an instance attribute shadows the class's method
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for module in self.norms:
+            del module.forward
+
+    def _forward_of(self, index: int, module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            if self.recording:
+                self.stats[index] = _group_stats(module, x)
+            mean, var = self.stats[index]
+            return _normalise_with(module, x, mean, var)
+
+        return forward
+
+
+def run_tiled_shared(net: nn.Module, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int,
+                     overlap: int, multiple: int, stats_side: int | None = None) -> torch.Tensor:
+    """`run_tiled` for networks with global normalisation: statistics come from one pass over the
+    whole image shrunk so its longer side is `stats_side` (default: `tile`, so it costs one tile's
+    memory), then every tile is normalised with them."""
+    height, width = x.shape[-2:]
+    side = stats_side or tile
+    scale = min(1.0, side / max(height, width))
+    size = (max(multiple, round(height * scale / multiple) * multiple),
+            max(multiple, round(width * scale / multiple) * multiple))
+    with SharedNormStats(net) as shared:
+        small = x if size == (height, width) else F.interpolate(x, size=size, mode="bilinear", antialias=True,
+                                                                 align_corners=False)
+        fn(small)
+        shared.recording = False
+        return run_tiled(fn, x, tile, overlap, multiple)
