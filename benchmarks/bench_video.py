@@ -72,11 +72,13 @@ def main() -> None:
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--operator", default="onnx")
-    parser.add_argument("--set", dest="settings", action="append", default=["preset=multistyle26", "style=7"])
+    parser.add_argument("--set", dest="settings", action="append", default=[],
+                        help="operator options (default for onnx: preset=multistyle26, style=7)")
     parser.add_argument("--segment-seconds", type=float, default=5.0)
     parser.add_argument("--deflicker", type=float, default=0.0)
     args = parser.parse_args()
-    settings = dict(pair.split("=", 1) for pair in args.settings)
+    pairs = args.settings or (["preset=multistyle26", "style=7"] if args.operator == "onnx" else [])
+    settings = dict(pair.split("=", 1) for pair in pairs)
     width, height = map(int, args.size.split("x"))
     with tempfile.TemporaryDirectory() as work:
         source = Path(work) / "input.mp4"

@@ -222,4 +222,5 @@ SPEC = OperatorSpec(
     method="feed-forward",
     batch_size=1,
     build=HandwritingStylizer,
+    complete=lambda options: {**options, "weights": options["weights"] or shipped_checkpoint()},
 )

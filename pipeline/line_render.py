@@ -2,9 +2,12 @@
 
 Both renderings share one layout: every character sits in the cell the typed font's advance gives
 it, so a handwritten glyph lies over the typed glyph it replaces and the U-Net learns a local
-mapping (a typed scan keeps its spacing; only the letterforms change). Per-sample jitter: letter
-and word spacing (shared by both), and for the handwriting baseline wobble, slant, stroke width
-and ink tone; the typed side gets scan blur and noise.
+mapping (a typed scan keeps its spacing; only the letterforms change). Per-sample jitter of the
+geometry (letter and word spacing, size, baseline wobble, per-glyph offsets, slant) is applied to
+both renderings: the handwriting follows the typed line wherever it goes, as on a scan of a
+curved page or from a worn typewriter, and the target stays predictable from the input (random
+geometry in the target alone would teach an L1-trained network to blur or erase). Stroke width
+and ink tone vary in the handwriting only; the typed side gets scan blur and noise.
 """
 from __future__ import annotations
 
@@ -101,11 +104,11 @@ class Jitter:
     letter_spacing: float  # extra pixels after each glyph (both renderings)
     word_spacing: float  # scale of the space advance (both renderings)
     size_scale: float  # typed size scale (both renderings)
-    wobble_amplitude: float  # handwriting baseline sine, pixels
+    wobble_amplitude: float  # baseline sine, pixels (both renderings)
     wobble_period: float
     wobble_phase: float
-    glyph_shift: float  # standard deviation of per-glyph vertical offsets, pixels
-    slant: float  # horizontal shear of the handwriting, dx per dy
+    glyph_shift: float  # standard deviation of per-glyph vertical offsets, pixels (both renderings)
+    slant: float  # horizontal shear, dx per dy (both renderings)
     stroke: int  # extra stroke width at SUPERSAMPLE resolution
     ink: int  # grey level of the handwriting ink
     scan_blur: float  # Gaussian blur radius on the typed rendering
@@ -118,7 +121,7 @@ class Jitter:
             letter_spacing=float(rng.uniform(-0.5, 2.5)), word_spacing=float(rng.uniform(1.0, 1.5)),
             size_scale=float(rng.uniform(0.94, 1.06)), wobble_amplitude=float(rng.uniform(0.0, 1.5)),
             wobble_period=float(rng.uniform(150, 400)), wobble_phase=float(rng.uniform(0, 2 * np.pi)),
-            glyph_shift=float(rng.uniform(0.0, 0.6)), slant=float(rng.uniform(-0.12, 0.12)),
+            glyph_shift=float(rng.uniform(0.0, 0.6)), slant=float(rng.uniform(-0.1, 0.2)),
             stroke=int(rng.integers(0, 3)), ink=int(rng.integers(0, 50)),
             scan_blur=float(rng.uniform(0.0, 0.7)), scan_noise=float(rng.uniform(0.0, 6.0)),
         )
@@ -143,14 +146,15 @@ def render_pair(text: str, typed_font: str, rng: np.random.Generator, hand_font:
     for char, left, advance in cells:
         if char == " ":
             continue
-        typed_draw.text((left, BASELINE * s), char, font=typed, fill=0, anchor="ls")
         centre = left + advance / 2
         wobble = jitter.wobble_amplitude * np.sin(2 * np.pi * centre / s / jitter.wobble_period + jitter.wobble_phase)
-        dy = (wobble + rng.normal(0.0, jitter.glyph_shift + 1e-9)) * s
-        hand_draw.text((centre, BASELINE * s + dy), char, font=hand, fill=jitter.ink, anchor="ms",
+        baseline = BASELINE * s + (wobble + rng.normal(0.0, jitter.glyph_shift + 1e-9)) * s
+        typed_draw.text((left, baseline), char, font=typed, fill=0, anchor="ls")
+        hand_draw.text((centre, baseline), char, font=hand, fill=jitter.ink, anchor="ms",
                        stroke_width=jitter.stroke, stroke_fill=jitter.ink)
     # Shear about the baseline: x' = x + slant * (baseline - y).
     shear = (1, -jitter.slant, jitter.slant * BASELINE * s, 0, 1, 0)
+    typed_image = typed_image.transform(size, Image.AFFINE, shear, resample=Image.BILINEAR, fillcolor=255)
     hand_image = hand_image.transform(size, Image.AFFINE, shear, resample=Image.BILINEAR, fillcolor=255)
     out_size = (width // s, LINE_HEIGHT)
     typed_line = typed_image.resize(out_size, Image.LANCZOS)
