@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 SKEW_RANGE = 5.0  # degrees searched either way
 SKEW_STEP = 0.25
@@ -28,13 +28,25 @@ class LineBox:
         return self.bottom - self.top
 
 
+def paper_level(gray: np.ndarray) -> np.ndarray:
+    """The paper's brightness at every pixel (uneven lighting, shadows, yellowing): a grey-level
+    closing (max filter over about 1/20 of the page, on a reduced copy) smoothed and enlarged back."""
+    height, width = gray.shape
+    step = max(1, min(height, width) // 200)
+    small = Image.fromarray(gray[::step, ::step])
+    reach = max(3, (max(small.size) // 20) | 1)
+    closed = small.filter(ImageFilter.MaxFilter(min(reach, 31))).filter(ImageFilter.GaussianBlur(reach / 2))
+    return np.asarray(closed.resize((width, height), Image.BILINEAR), np.float32)
+
+
 def normalise_paper(gray: np.ndarray) -> np.ndarray:
-    """Stretch levels so the paper is white (255) and the darkest ink black: float32 in [0, 255]."""
-    paper = float(np.percentile(gray, 90))
-    ink = float(np.percentile(gray, 0.5))
+    """Levels flattened so the paper is white (255) everywhere and the darkest ink black: float32 in [0, 255]."""
+    flat = gray.astype(np.float32) / np.maximum(paper_level(gray), 1.0) * 255.0
+    paper = float(np.percentile(flat, 90))
+    ink = float(np.percentile(flat, 0.5))
     if paper - ink < 16:  # a blank page or a flat image: nothing to stretch
-        return np.full(gray.shape, 255.0, np.float32) if paper > 128 else gray.astype(np.float32)
-    return np.clip((gray.astype(np.float32) - ink) * (255.0 / (paper - ink)), 0, 255)
+        return np.full(gray.shape, 255.0, np.float32) if paper > 128 else flat
+    return np.clip((flat - ink) * (255.0 / (paper - ink)), 0, 255)
 
 
 def ink_mask(gray: np.ndarray) -> np.ndarray:
