@@ -100,12 +100,15 @@ def keyframes(url: str, storage_options: Mapping[str, Any], threshold: float = 0
         events = subtitles(container)
     distances = [0.5 * np.abs(a - b).sum() for a, b in zip(histograms[1:], histograms)]
     starts = shot_starts(distances, threshold, max(1, round(min_shot_seconds * fps)))
-    picks: list[tuple[int, int]] = []
+    picks: list[tuple[int, int, float, float]] = []  # shot, frame index, the panel's span in seconds
+    ends = [*times[1:], times[-1] + 1 / fps]
     for shot, (start, end) in enumerate(zip(starts, [*starts[1:], len(times)])):
         count = max(1, round((end - start) / fps / panel_seconds))
-        picks += [(shot, start + (2 * k + 1) * (end - start) // (2 * count)) for k in range(count)]
-    frames = dict(_frames_at(url, storage_options, sorted(index for _, index in picks)))
-    return [Panel(shot, times[i], frames[i], _caption(events, times[i])) for shot, i in picks]
+        bounds = [start + k * (end - start) // count for k in range(count + 1)]
+        picks += [(shot, (a + b) // 2, times[a], ends[b - 1]) for a, b in zip(bounds, bounds[1:])]
+    frames = dict(_frames_at(url, storage_options, sorted(index for _, index, _, _ in picks)))
+    return [Panel(shot, times[i], frames[i], _caption(events, span_start, span_end))
+            for shot, i, span_start, span_end in picks]
 
 
 def _frames_at(url: str, storage_options: Mapping[str, Any], indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
@@ -120,8 +123,9 @@ def _frames_at(url: str, storage_options: Mapping[str, Any], indices: list[int])
                 break
 
 
-def _caption(events: list[tuple[float, float, str]], seconds: float) -> str:
-    return " ".join(text for start, end, text in events if start <= seconds <= max(end, start + 0.1))
+def _caption(events: list[tuple[float, float, str]], span_start: float, span_end: float) -> str:
+    """The subtitles that begin during a panel's span of the film (its share of the shot), in order."""
+    return " ".join(text for start, _, text in events if span_start <= start < span_end)
 
 
 def layout_pages(panels: list[tuple[Panel, Image.Image]], columns: int = 2, rows: int = 3) -> list[Image.Image]:

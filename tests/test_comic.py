@@ -17,9 +17,11 @@ def test_shot_starts_respect_threshold_and_gap() -> None:
     assert shot_starts([0.0, 0.9, 0.0, 0.8, 0.9, 0.0], threshold=0.5, min_gap=2) == [0, 2, 4]
 
 
-def test_caption_picks_the_subtitle_on_screen() -> None:
-    events = [(0.0, 1.0, "hello"), (2.0, 3.0, "bye")]
-    assert _caption(events, 0.5) == "hello" and _caption(events, 1.5) == "" and _caption(events, 2.5) == "bye"
+def test_caption_gathers_the_subtitles_of_the_panel_span() -> None:
+    events = [(0.0, 1.0, "hello"), (0.8, 1.9, "you"), (2.0, 3.0, "bye")]
+    assert _caption(events, 0.0, 1.5) == "hello you"
+    assert _caption(events, 1.5, 2.0) == ""
+    assert _caption(events, 2.0, 4.0) == "bye"
 
 
 def test_keyframes_one_per_shot(tmp_path: Path) -> None:
