@@ -8,7 +8,6 @@ from torch import nn
 from operators.tensors import pad_to_multiple, pick_device, to_tensor, to_uint8
 from operators.tiling import run_tiled_shared
 
-
 AUTO_TILE = 1024  # tile side after a CUDA out-of-memory error when no tile size was set
 
 

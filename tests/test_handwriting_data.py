@@ -8,7 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from operators.handwriting import LINE_HEIGHT
-from pipeline.handwriting_data import LineDataConfig, crop_pairs, generate, heldout_pairs, shard_table
+from pipeline.handwriting_data import (
+    LineDataConfig,
+    crop_pairs,
+    generate,
+    heldout_pairs,
+    shard_table,
+)
 from pipeline.line_render import TYPED_FONTS, render_pair, sample_text, word_list
 
 

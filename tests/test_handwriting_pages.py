@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from operators.handwriting import HandwritingStylizer, UNetGenerator
-from operators.text_lines import estimate_skew, find_lines, ink_mask, normalise_paper, rotate
+from operators.text_lines import (
+    estimate_skew,
+    find_lines,
+    ink_mask,
+    normalise_paper,
+    rotate,
+)
 from pipeline.handwriting_data import page_lines
 from pipeline.line_render import TYPED_FONTS, render_page
 

@@ -11,7 +11,11 @@ from jobs import cli
 from jobs.common import run_command
 from operators.registry import get_operator
 from pipeline.handwriting_data import LineDataConfig, generate, heldout_pairs
-from pipeline.train_handwriting import HandwritingTrainConfig, heldout_l1, train_handwriting
+from pipeline.train_handwriting import (
+    HandwritingTrainConfig,
+    heldout_l1,
+    train_handwriting,
+)
 
 
 @pytest.mark.slow
