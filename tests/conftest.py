@@ -83,3 +83,20 @@ def vgg19_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def vgg16_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return torchvision_vgg_file(tmp_path_factory.mktemp("vgg"), "vgg16", "vgg16-397923af.pth")
+
+
+def _missing_text_data() -> str:
+    """Why the handwriting data cannot be rendered here ('' when it can)."""
+    from operators.errors import ConfigError
+    from pipeline.line_render import HAND_FONT, TYPED_FONTS, font_path, word_list
+
+    try:
+        for name in (HAND_FONT, *TYPED_FONTS["train"], *TYPED_FONTS["heldout"]):
+            font_path(name)
+        word_list("train")
+    except ConfigError as exc:
+        return str(exc)
+    return ""
+
+
+needs_fonts = pytest.mark.skipif(bool(_missing_text_data()), reason=_missing_text_data() or "fonts present")

@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import BUCKET
+from conftest import BUCKET, needs_fonts
 from PIL import Image
 
 from jobs import cli
@@ -16,6 +16,8 @@ from pipeline.codecs import encode_image
 from pipeline.handwriting_data import decode_png, page_lines, shard_table
 from pipeline.line_render import TYPED_FONTS, render_page
 from pipeline.train_handwriting import heldout_l1
+
+pytestmark = needs_fonts  # renders Debian fonts (see README, Handwriting)
 
 
 def test_shipped_model_beats_the_identity_baseline_by_40_percent_on_unseen_pairs() -> None:

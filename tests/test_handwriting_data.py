@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from conftest import needs_fonts
 
 from operators.handwriting import LINE_HEIGHT
 from pipeline.handwriting_data import (
@@ -16,6 +17,8 @@ from pipeline.handwriting_data import (
     shard_table,
 )
 from pipeline.line_render import TYPED_FONTS, render_pair, sample_text, word_list
+
+pytestmark = needs_fonts  # renders Debian fonts (see README, Handwriting)
 
 
 def test_same_seed_same_shard_other_seed_other_shard() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import needs_fonts
 
 from operators.handwriting import HandwritingStylizer, UNetGenerator
 from operators.text_lines import (
@@ -15,6 +16,8 @@ from operators.text_lines import (
 )
 from pipeline.handwriting_data import page_lines
 from pipeline.line_render import TYPED_FONTS, render_page
+
+pytestmark = needs_fonts  # renders Debian fonts (see README, Handwriting)
 
 PAGES = [  # (font, lines, font size, skew in degrees)
     (TYPED_FONTS["heldout"][0], 14, 28, 0.0),

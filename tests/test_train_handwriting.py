@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import BUCKET
+from conftest import BUCKET, needs_fonts
 
 from jobs import cli
 from jobs.common import run_command
@@ -16,6 +16,8 @@ from pipeline.train_handwriting import (
     heldout_l1,
     train_handwriting,
 )
+
+pytestmark = needs_fonts  # renders Debian fonts (see README, Handwriting)
 
 
 @pytest.mark.slow
