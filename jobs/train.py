@@ -20,7 +20,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="fast-nst: prefix of content images; handwriting: line shards from `stylebatch handwriting-data`")
     parser.add_argument("--output", required=True, help="prefix for checkpoints and the final .pth")
     parser.add_argument("--batch-size", type=int, help="per worker (fast-nst 4, handwriting 8)")
-    parser.add_argument("--epochs", type=int, help="passes over the data (fast-nst 2, handwriting 6)")
+    parser.add_argument("--epochs", type=int, help="passes over the data (fast-nst 2, handwriting 10)")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after N optimiser steps (0: no limit)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (fast-nst 1e-3, handwriting 2e-4)")
     parser.add_argument("--workers", type=int, default=1, help="Ray Train workers (DDP)")

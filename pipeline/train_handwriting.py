@@ -52,7 +52,7 @@ class HandwritingTrainConfig:
     output: str
     crop_width: int = 256
     batch_size: int = 8
-    epochs: int = 6
+    epochs: int = 10
     max_steps: int = 0
     lr: float = 2e-4
     alpha: float = 1.0
