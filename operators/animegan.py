@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from operators.errors import ConfigError
-from operators.feedforward import FeedForwardStylizer
+from operators.feedforward import HALF_OPTION, TILE_OPTION, FeedForwardStylizer
 from operators.spec import OperatorSpec, Option
 from operators.weights import load_into, load_state_dict
 
@@ -159,10 +159,8 @@ SPEC = OperatorSpec(
     options=(
         Option("weights", "", "checkpoint URL (.pt), or a folder URL ending in / plus a preset", is_url=True),
         Option("align_corners", False, "upsample with align_corners=True (the reference's --upsample_align)"),
-        Option("half", True, "run in float16 on CUDA devices (ignored on CPU)"),
-        Option("tile", 0, "run images with a side over N pixels in overlapping tiles sharing the image's "
-               "normalisation statistics (for 4K+ frames that do not fit device memory); 0: only after a "
-               "CUDA out-of-memory error"),
+        HALF_OPTION,
+        TILE_OPTION,
     ),
     presets={name: {} for name in PUBLIC_CHECKPOINTS},
     input_mode="RGB",

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from operators.errors import ConfigError
-from operators.feedforward import FeedForwardStylizer
+from operators.feedforward import HALF_OPTION, TILE_OPTION, FeedForwardStylizer
 from operators.losses import gram_matrix, total_variation
 from operators.spec import OperatorSpec, Option
 from operators.weights import load_into, load_state_dict
@@ -150,10 +150,8 @@ SPEC = OperatorSpec(
     summary="Johnson et al. feed-forward style transfer (fast-neural-style TransformerNet .pth)",
     options=(
         Option("weights", "", "checkpoint URL (.pth, public fast-neural-style format)", is_url=True),
-        Option("half", True, "run in float16 on CUDA devices (ignored on CPU)"),
-        Option("tile", 0, "run images with a side over N pixels in overlapping tiles sharing the image's "
-               "normalisation statistics (for 4K+ frames that do not fit device memory); 0: only after a "
-               "CUDA out-of-memory error"),
+        HALF_OPTION,
+        TILE_OPTION,
     ),
     input_mode="RGB",
     method="feed-forward",

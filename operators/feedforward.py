@@ -5,10 +5,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from operators.spec import Option
 from operators.tensors import pad_to_multiple, pick_device, to_tensor, to_uint8
 from operators.tiling import run_tiled_shared
 
 AUTO_TILE = 1024  # tile side after a CUDA out-of-memory error when no tile size was set
+
+HALF_OPTION = Option("half", True, "run in float16 on CUDA devices (ignored on CPU)")
+TILE_OPTION = Option("tile", 0, "run images with a side over N pixels in overlapping tiles sharing the image's "
+                     "normalisation statistics (for 4K+ frames that do not fit device memory); 0: only after a "
+                     "CUDA out-of-memory error")
 
 
 class FeedForwardStylizer:

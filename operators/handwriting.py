@@ -162,7 +162,7 @@ class HandwritingStylizer:
     put where they were; the page keeps its size, margins and skew."""
 
     def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
-        url = options["weights"] or shipped_checkpoint()
+        url = options["weights"]
         net = UNetGenerator()
         load_into(net, load_state_dict(url, storage_options), url)
         self.convert_lines = LineConverter(net, device, int(options["tile"]))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
@@ -32,7 +31,7 @@ from pipeline.line_render import (
     sample_text,
     word_list,
 )
-from pipeline.storage import filesystem, is_local, normalise, options_for
+from pipeline.storage import filesystem, normalise, options_for, write_bytes
 
 SPLITS = {"train": 0, "heldout": 1}
 MAX_CHARS = 48
@@ -54,13 +53,6 @@ class LineDataConfig:
 
 def _png(gray: np.ndarray) -> bytes:
     return encode_image(gray[..., None], "png")
-
-
-def _write(url: str, data: bytes, storage_options: Mapping[str, Any]) -> None:
-    fs, path = filesystem(url, storage_options)
-    if is_local(fs):
-        fs.makedirs(posixpath.dirname(path), exist_ok=True)
-    fs.pipe_file(path, data)
 
 
 def shard_table(seed: int, split: str, index: int, count: int, hand_font: str = HAND_FONT) -> pa.Table:
@@ -85,7 +77,7 @@ def write_shard(row: dict[str, Any], *, config: dict[str, Any]) -> dict[str, Any
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     url = f"{config['output']}/{row['split']}/part-{row['index']:05d}.parquet"
-    _write(url, buffer.getvalue(), config["storage_options"])
+    write_bytes(url, buffer.getvalue(), config["storage_options"])
     return {"url": url, "rows": table.num_rows}
 
 
@@ -103,7 +95,7 @@ def write_pages(cfg: LineDataConfig, output: str, storage_options: Mapping[str, 
         page = render_page(page_lines(rng, int(rng.integers(12, 22))), font, rng,
                            skew_degrees=float(rng.uniform(-1.5, 1.5)))
         url = f"{output}/pages/page-{index:03d}.png"
-        _write(url, _png(page), storage_options)
+        write_bytes(url, _png(page), storage_options)
         urls.append(url)
     return urls
 
@@ -125,7 +117,7 @@ def generate(cfg: LineDataConfig) -> dict[str, Any]:
     summary = {**{k: v for k, v in asdict(cfg).items() if k not in ("output", "storage_options")},
                "line_height": LINE_HEIGHT, "typed_fonts": TYPED_FONTS, "shards": sorted(w["url"] for w in written),
                "pages": pages}
-    _write(f"{output}/dataset.json", json.dumps(summary, indent=2).encode(), storage_options)
+    write_bytes(f"{output}/dataset.json", json.dumps(summary, indent=2).encode(), storage_options)
     return summary
 
 

@@ -25,7 +25,7 @@ from pipeline.archives import (
 )
 from pipeline.codecs import IMAGE_EXTENSIONS, DecodeError, decode_image, encode_image
 from pipeline.keys import KeyRejected, is_map, join_url, map_url, output_relpath
-from pipeline.storage import filesystem, is_local, to_url
+from pipeline.storage import filesystem, to_url, write_bytes
 
 Batch = dict[str, np.ndarray]
 LIST_BATCH_ROWS = 256
@@ -169,10 +169,7 @@ def encode_and_write(batch: Batch, *, fmt: str, quality: int, storage_options: M
             continue
         start = time.perf_counter()
         try:
-            fs, path = filesystem(str(batch["output"][i]), storage_options)
-            if is_local(fs):
-                fs.makedirs(posixpath.dirname(path), exist_ok=True)
-            fs.pipe_file(path, encode_image(image, fmt, quality))
+            write_bytes(str(batch["output"][i]), encode_image(image, fmt, quality), storage_options)
             statuses[i] = "converted"
         except (OSError, ValueError) as exc:
             statuses[i], errors[i] = "failed", f"cannot write output: {exc}"

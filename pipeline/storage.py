@@ -56,6 +56,14 @@ def filesystem(url: str, options: Mapping[str, Any]) -> tuple[fsspec.AbstractFil
     return fs, path.rstrip("/") or path
 
 
+def write_bytes(url: str, data: bytes, options: Mapping[str, Any]) -> None:
+    """Write one object (on the local disk, creating its folder first)."""
+    fs, path = filesystem(url, options)
+    if is_local(fs):
+        fs.makedirs(path.rsplit("/", 1)[0] or "/", exist_ok=True)
+    fs.pipe_file(path, data)
+
+
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:
     """Whether `fs` is the local disk (where folders must exist before files are written)."""
     protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)

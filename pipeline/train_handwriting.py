@@ -8,7 +8,6 @@ target, against the typed input as it is) and a checkpoint goes to OUTPUT/checkp
 from __future__ import annotations
 
 import json
-import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -29,7 +28,7 @@ from operators.handwriting import (
 )
 from pipeline.cluster import ensure_ray
 from pipeline.handwriting_data import heldout_pairs, training_pairs
-from pipeline.storage import filesystem, is_local, normalise, options_for
+from pipeline.storage import filesystem, normalise, options_for, write_bytes
 from pipeline.training import (
     checkpoint_storage,
     final_state,
@@ -119,7 +118,9 @@ def train_loop(config: dict[str, Any]) -> None:
         return {"epoch": epoch, "step": step, "discriminator": float(d_loss),
                 **{name: float(value) for name, value in terms.items()}}
 
-    done = lambda: bool(config["max_steps"]) and step >= config["max_steps"]  # noqa: E731
+    def done() -> bool:
+        return bool(config["max_steps"]) and step >= config["max_steps"]
+
     while epoch < config["epochs"] and not done():
         for batch in shard.iter_torch_batches(batch_size=config["batch_size"], device=device, drop_last=True):
             typed, hand = _to_unit(batch["typed"]), _to_unit(batch["hand"])
@@ -189,6 +190,4 @@ def append_history(url: str, metrics: dict[str, Any], storage_options: dict[str,
     fs, path = filesystem(url, storage_options)
     history = json.loads(fs.cat_file(path)) if fs.exists(path) else []
     history = [m for m in history if m["epoch"] != metrics["epoch"]] + [metrics]
-    if is_local(fs):
-        fs.makedirs(posixpath.dirname(path), exist_ok=True)
-    fs.pipe_file(path, json.dumps(history, indent=2).encode())
+    write_bytes(url, json.dumps(history, indent=2).encode(), storage_options)

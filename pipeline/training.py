@@ -15,7 +15,7 @@ from PIL import Image
 
 from operators.errors import ConfigError
 from pipeline.stages import list_inputs, read_and_decode
-from pipeline.storage import filesystem, is_local
+from pipeline.storage import filesystem, is_local, write_bytes
 
 
 def square_crops(batch: dict[str, np.ndarray], *, size: int) -> dict[str, np.ndarray]:
@@ -57,10 +57,7 @@ def write_state_dict(state: Mapping[str, torch.Tensor], url: str, storage_option
     """torch.save a state dict to any fsspec URL."""
     buffer = io.BytesIO()
     torch.save(dict(state), buffer)
-    fs, path = filesystem(url, storage_options)
-    if is_local(fs):
-        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    fs.pipe_file(path, buffer.getvalue())
+    write_bytes(url, buffer.getvalue(), storage_options)
 
 
 STATE_FILE = "state.pt"
