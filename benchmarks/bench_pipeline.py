@@ -118,13 +118,13 @@ def run_pipeline(args: argparse.Namespace, source: str, output: str, storage: di
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from pipeline.run import RunConfig, convert
+    from pipeline.run import ConvertConfig, convert
+    from pipeline.settings import ModelSettings, PoolSettings
     from pipeline.storage import filesystem
 
     start = time.perf_counter()
-    result = convert(RunConfig(input=source, output=output, operator=args.operator,
-                               settings={"weights": args.weights}, batch_size=args.batch, resume=False,
-                               storage_options=storage))
+    result = convert(ConvertConfig(input=source, output=output, model=ModelSettings(args.operator, {"weights": args.weights}),
+                                   pool=PoolSettings(batch_size=args.batch), resume=False, storage_options=storage))
     seconds = time.perf_counter() - start
     fs, path = filesystem(result.manifest, storage)
     with fs.open(path, "rb") as f:

@@ -17,7 +17,8 @@ import av
 import numpy as np
 
 from operators.registry import get_operator
-from pipeline.video_run import VideoConfig, convert_video
+from pipeline.settings import ModelSettings
+from pipeline.video.run import VideoConfig, convert_video
 
 FPS = 24
 
@@ -85,7 +86,7 @@ def main() -> None:
         frames = make_input(source, width, height, args.seconds)
         loop_fps = frame_by_frame(source, Path(work) / "loop.mp4", args.operator, settings)
         result = convert_video(VideoConfig(input=str(source), output=str(Path(work) / "out.mp4"),
-                                           operator=args.operator, settings=settings, preset="veryfast",
+                                           model=ModelSettings(args.operator, settings), preset="veryfast",
                                            segment_seconds=args.segment_seconds, deflicker=args.deflicker))
     print(result.line())
     print(f"\n{args.operator} {settings}, {args.size}, {frames} frames, segments of {args.segment_seconds:g} s\n")

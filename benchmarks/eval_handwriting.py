@@ -17,8 +17,8 @@ from PIL import Image
 
 from operators.handwriting import LineConverter, UNetGenerator, shipped_checkpoint
 from operators.weights import load_into, load_state_dict
-from pipeline.handwriting_data import decode_png, shard_table
-from pipeline.train_handwriting import heldout_l1
+from pipeline.training.handwriting import heldout_l1
+from pipeline.training.line_shards import decode_png, shard_table
 
 
 def heldout(seed: int, count: int, shard_lines: int = 500) -> list[tuple[np.ndarray, np.ndarray]]:

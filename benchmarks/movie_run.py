@@ -19,8 +19,9 @@ import av
 import numpy as np
 from PIL import Image
 
-from pipeline.comic_run import ComicConfig, make_comic
-from pipeline.video_run import VideoConfig, convert_video
+from pipeline.comic.run import ComicConfig, make_comic
+from pipeline.settings import ModelSettings
+from pipeline.video.run import VideoConfig, convert_video
 
 FPS = 24
 SIZE = (640, 360)
@@ -110,11 +111,11 @@ def main() -> None:
     frames, shots = make_movie(source, args.minutes)
     made = time.perf_counter() - started
     settings = {"preset": "multistyle26", "style": args.style}
-    video = convert_video(VideoConfig(input=str(source), output=str(work / "film-styled.mkv"), operator="onnx",
-                                      settings=settings, preset="veryfast", deflicker=args.deflicker, resume=False))
+    video = convert_video(VideoConfig(input=str(source), output=str(work / "film-styled.mkv"), model=ModelSettings("onnx",
+                                      settings), preset="veryfast", deflicker=args.deflicker, resume=False))
     print(video.line())
-    comic, pages, pdf = make_comic(ComicConfig(input=str(source), output=str(work / "comic"), operator="onnx",
-                                               settings=settings))
+    comic, pages, pdf = make_comic(ComicConfig(input=str(source), output=str(work / "comic"), model=ModelSettings("onnx",
+                                               settings)))
     print(comic.line())
     report = {"film": {"frames": frames, "shots": shots, "generated_in_s": round(made, 1), **streams(source)},
               "styled": streams(work / "film-styled.mkv"),

@@ -23,8 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (module, summary) in COMMANDS.items():
         sub = commands.add_parser(name, help=summary, description=module.__doc__)
-        if hasattr(module, "build_parser"):
-            module.build_parser(sub)
+        module.build_parser(sub)
         sub.set_defaults(run=module.run)
     args = parser.parse_args(argv)
     return args.run(args)

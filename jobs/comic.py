@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import add_model_arguments, parse_settings, run_command
-from pipeline.comic_run import ComicConfig, make_comic
-from pipeline.storage import parse_storage_options
+from jobs.common import add_model_arguments, model_settings, module_main, pool_settings, run_command, storage_options
+from pipeline.comic.run import ComicConfig, make_comic
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -25,21 +24,16 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def run(args: argparse.Namespace) -> int:
     """Make the pages and print where they went."""
     result, pages, pdf = make_comic(ComicConfig(
-        input=args.input, output=args.output, operator=args.operator,
-        settings=parse_settings(args.settings, args.weights), threshold=args.threshold,
-        panel_seconds=args.panel_seconds, columns=args.columns, rows=args.rows, max_side=args.max_side,
-        batch_size=args.batch_size, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
-        storage_options=parse_storage_options(args.storage_options),
+        input=args.input, output=args.output, model=model_settings(args), pool=pool_settings(args),
+        storage_options=storage_options(args), threshold=args.threshold, panel_seconds=args.panel_seconds,
+        columns=args.columns, rows=args.rows, max_side=args.max_side,
     ))
     print(result.line())
     print(f"{len(pages)} pages: {pages[0]} ... ; pdf: {pdf}")
     return result.exit_code
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jobs.comic ...`"""
-    return run(build_parser().parse_args(argv))
-
+main = module_main(build_parser, run)
 
 if __name__ == "__main__":
     run_command(main)

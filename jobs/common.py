@@ -1,4 +1,4 @@
-"""Argument parsing shared by the commands, and the one way they report errors and exit."""
+"""What the commands share: the model, pool and storage flags, and the one way they report errors and exit."""
 from __future__ import annotations
 
 import argparse
@@ -6,12 +6,21 @@ import sys
 from typing import Callable
 
 from operators.errors import ConfigError
+from pipeline.settings import ModelSettings, PoolSettings
+from pipeline.storage import parse_storage_options
 
 USAGE_ERROR = 2
+Command = Callable[[argparse.Namespace], int]
+
+
+def add_storage_argument(parser: argparse.ArgumentParser) -> None:
+    """--storage-option, repeatable."""
+    parser.add_argument("--storage-option", dest="storage_options", action="append", default=[],
+                        metavar="KEY=VALUE", help="fsspec storage option, e.g. endpoint_url=http://host:9000")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--operator, --weights, --set and the pool/batch flags that every model command takes."""
+    """The flags of ModelSettings and PoolSettings, plus --storage-option: every model command takes them."""
     parser.add_argument("--operator", required=True, help="operator name (see `stylebatch operators`)")
     parser.add_argument("--weights", help="URL of the model weights (shortcut for --set weights=URL)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
@@ -19,21 +28,30 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="images per forward pass (default: operator's choice)")
     parser.add_argument("--actors", type=int, help="model actors in the pool (default: one per GPU, or 1)")
     parser.add_argument("--gpus-per-actor", type=float, help="GPUs each actor reserves (default 1 if the cluster has GPUs)")
-    parser.add_argument("--storage-option", dest="storage_options", action="append", default=[],
-                        metavar="KEY=VALUE", help="fsspec storage option, e.g. endpoint_url=http://host:9000")
+    add_storage_argument(parser)
 
 
-def parse_settings(pairs: list[str], weights: str | None) -> dict[str, str]:
-    """`--set KEY=VALUE` pairs (plus --weights) as a dict."""
+def model_settings(args: argparse.Namespace) -> ModelSettings:
+    """--operator, --set pairs and --weights as ModelSettings."""
     settings = {}
-    for pair in pairs:
+    for pair in args.settings:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {pair!r}: use KEY=VALUE")
         settings[key.strip()] = value
-    if weights:
-        settings["weights"] = weights
-    return settings
+    if args.weights:
+        settings["weights"] = args.weights
+    return ModelSettings(args.operator, settings)
+
+
+def pool_settings(args: argparse.Namespace) -> PoolSettings:
+    """--batch-size, --actors, --gpus-per-actor as PoolSettings."""
+    return PoolSettings(batch_size=args.batch_size, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
+
+
+def storage_options(args: argparse.Namespace) -> dict[str, object]:
+    """--storage-option pairs as fsspec options."""
+    return parse_storage_options(args.storage_options)
 
 
 def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
@@ -44,3 +62,12 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
         print(f"stylebatch: error: {exc}", file=sys.stderr)
         status = USAGE_ERROR
     sys.exit(status)
+
+
+def module_main(build_parser: Callable[[], argparse.ArgumentParser], run: Command) -> Callable[[list[str] | None], int]:
+    """The `main(argv)` of `python -m jobs.<command>`: parse with the command's parser, run it."""
+
+    def main(argv: list[str] | None = None) -> int:
+        return run(build_parser().parse_args(argv))
+
+    return main

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import add_model_arguments, parse_settings, run_command
+from jobs.common import add_model_arguments, model_settings, module_main, pool_settings, run_command, storage_options
 from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
-from pipeline.run import RunConfig, convert
-from pipeline.storage import parse_storage_options
+from pipeline.run import ConvertConfig, convert
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -29,21 +28,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Parsed arguments to a RunConfig."""
-    return RunConfig(
+def config_from_args(args: argparse.Namespace) -> ConvertConfig:
+    """Parsed arguments to a ConvertConfig."""
+    return ConvertConfig(
         input=args.input,
         output=args.output,
-        operator=args.operator,
-        settings=parse_settings(args.settings, args.weights),
+        model=model_settings(args),
+        pool=pool_settings(args),
+        storage_options=storage_options(args),
         fmt=args.fmt,
         quality=args.quality,
         max_side=args.max_side,
         max_pixels=args.max_pixels,
-        batch_size=args.batch_size,
-        actors=args.actors,
-        gpus_per_actor=args.gpus_per_actor,
-        storage_options=parse_storage_options(args.storage_options),
         resume=args.resume,
         limit=args.limit,
         archive=args.archive,
@@ -57,10 +53,7 @@ def run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jobs.convert ...`"""
-    return run(build_parser().parse_args(argv))
-
+main = module_main(build_parser, run)
 
 if __name__ == "__main__":
     run_command(main)

@@ -10,14 +10,31 @@ import argparse
 import shutil
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageOps
 
-from jobs.common import run_command
-from pipeline.run import RunConfig, convert
-from pipeline.sheets import contact_sheet
+from jobs.common import module_main, run_command
+from pipeline.run import ConvertConfig, convert
+from pipeline.settings import ModelSettings
 
 # scikit-image's bundled data: NASA (public domain) and CC0 photographs.
 SAMPLES = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "hubble_deep_field.jpg")
+LABEL_HEIGHT = 18
+GAP = 8
+
+
+def contact_sheet(pairs: list[tuple[str, Image.Image, Image.Image]], tile: int = 320) -> Image.Image:
+    """One row per (name, original, stylized) pair, each picture fitted into a `tile` square."""
+    rows = max(1, len(pairs))
+    sheet = Image.new("RGB", (2 * tile + 3 * GAP, rows * (tile + LABEL_HEIGHT + GAP) + GAP), "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, (name, original, stylized) in enumerate(pairs):
+        top = GAP + row * (tile + LABEL_HEIGHT + GAP)
+        for column, (label, picture) in enumerate(((name, original), ("stylized", stylized))):
+            left = GAP + column * (tile + GAP)
+            draw.text((left, top + 2), label, fill="black")
+            fitted = ImageOps.contain(picture.convert("RGB"), (tile, tile))
+            sheet.paste(fitted, (left + (tile - fitted.width) // 2, top + LABEL_HEIGHT))
+    return sheet
 
 
 def sample_dir() -> Path:
@@ -42,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
     samples.mkdir(parents=True, exist_ok=True)
     for name in SAMPLES:
         shutil.copyfile(sample_dir() / name, samples / name)
-    result = convert(RunConfig(
-        input=str(samples), output=str(stylized), operator="onnx",
-        settings={"preset": "multistyle26", "style": args.style}, resume=False,
+    result = convert(ConvertConfig(
+        input=str(samples), output=str(stylized),
+        model=ModelSettings("onnx", {"preset": "multistyle26", "style": args.style}), resume=False,
     ))
     pairs = []
     for name in SAMPLES:
@@ -58,10 +75,7 @@ def run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jobs.demo`"""
-    return run(build_parser().parse_args(argv))
-
+main = module_main(build_parser, run)
 
 if __name__ == "__main__":
     run_command(main)

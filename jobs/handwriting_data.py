@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import run_command
-from pipeline.handwriting_data import LineDataConfig, generate
-from pipeline.line_render import HAND_FONT
-from pipeline.storage import parse_storage_options
+from jobs.common import add_storage_argument, module_main, run_command, storage_options
+from pipeline.training.line_render import HAND_FONT
+from pipeline.training.line_shards import LineDataConfig, generate
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -19,7 +18,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--seed", type=int, default=7, help="data seed: the same seed writes the same shards")
     parser.add_argument("--shard-lines", type=int, default=500)
     parser.add_argument("--hand-font", default=HAND_FONT, help="handwriting font file name (installed)")
-    parser.add_argument("--storage-option", dest="storage_options", action="append", default=[], metavar="KEY=VALUE")
+    add_storage_argument(parser)
     return parser
 
 
@@ -28,17 +27,14 @@ def run(args: argparse.Namespace) -> int:
     summary = generate(LineDataConfig(
         output=args.output, train_lines=args.train_lines, heldout_lines=args.heldout_lines, pages=args.pages,
         seed=args.seed, shard_lines=args.shard_lines, hand_font=args.hand_font,
-        storage_options=parse_storage_options(args.storage_options),
+        storage_options=storage_options(args),
     ))
     print(f"wrote {len(summary['shards'])} shards and {len(summary['pages'])} pages to {args.output} "
           f"(train with: stylebatch train handwriting --data {args.output} --output MODEL_PREFIX)")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jobs.handwriting_data ...`"""
-    return run(build_parser().parse_args(argv))
-
+main = module_main(build_parser, run)
 
 if __name__ == "__main__":
     run_command(main)

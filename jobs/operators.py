@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import run_command
+from jobs.common import module_main, run_command
 from operators.registry import OPERATORS
 
 
@@ -26,10 +26,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jobs.operators`"""
-    return run(argparse.ArgumentParser(prog="stylebatch operators", description=__doc__).parse_args(argv))
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """No arguments."""
+    return parser or argparse.ArgumentParser(prog="stylebatch operators", description=__doc__)
 
+
+main = module_main(build_parser, run)
 
 if __name__ == "__main__":
     run_command(main)

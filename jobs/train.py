@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import run_command
+from jobs.common import add_storage_argument, module_main, run_command, storage_options
 from operators.errors import ConfigError
-from pipeline.storage import parse_storage_options
-from pipeline.train_fast_nst import FastNSTTrainConfig, train_fast_nst
-from pipeline.train_handwriting import HandwritingTrainConfig, train_handwriting
+from pipeline.training.fast_nst import FastNSTHyperparameters, train_fast_nst
+from pipeline.training.handwriting import HandwritingHyperparameters, train_handwriting
+from pipeline.training.trainer import TrainRun
 
 TRAINABLE = ("fast-nst", "handwriting")
 
@@ -27,7 +27,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--gpu", action="store_true", help="one GPU per worker")
     parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--storage-option", dest="storage_options", action="append", default=[], metavar="KEY=VALUE")
+    add_storage_argument(parser)
     nst = parser.add_argument_group("fast-nst")
     nst.add_argument("--style", help="style image URL")
     nst.add_argument("--vgg-weights", help="torchvision vgg16-397923af.pth URL, or 'torchvision'")
@@ -53,21 +53,21 @@ def _given(args: argparse.Namespace, *names: str) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     """Train and print where the model went."""
-    common = {"data": args.data, "output": args.output, "max_steps": args.max_steps, "workers": args.workers,
-              "use_gpu": args.gpu, "checkpoint_every": args.checkpoint_every, "seed": args.seed,
-              "storage_options": parse_storage_options(args.storage_options),
-              **_given(args, "batch_size", "epochs", "lr")}
+    settings = TrainRun(data=args.data, output=args.output, workers=args.workers, use_gpu=args.gpu,
+                        max_steps=args.max_steps, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                        storage_options=storage_options(args))
+    given = _given(args, "batch_size", "epochs", "lr")
     if args.operator == "fast-nst":
         if not args.style or not args.vgg_weights:
             raise ConfigError("train fast-nst needs --style URL and --vgg-weights URL")
-        final = train_fast_nst(FastNSTTrainConfig(
-            **common, style=args.style, vgg_weights=args.vgg_weights, image_size=args.image_size,
+        final = train_fast_nst(settings, FastNSTHyperparameters(
+            **given, style=args.style, vgg_weights=args.vgg_weights, image_size=args.image_size,
             style_size=args.style_size, content_weight=args.content_weight, style_weight=args.style_weight,
             tv_weight=args.tv_weight,
         ))
     elif args.operator == "handwriting":
-        final = train_handwriting(HandwritingTrainConfig(
-            **common, crop_width=args.crop_width, alpha=args.alpha, beta=args.beta, gamma=args.gamma,
+        final = train_handwriting(settings, HandwritingHyperparameters(
+            **given, crop_width=args.crop_width, alpha=args.alpha, beta=args.beta, gamma=args.gamma,
             intensity=args.intensity, heldout_lines=args.heldout_lines,
         ))
     else:
@@ -76,10 +76,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jobs.train ...`"""
-    return run(build_parser().parse_args(argv))
-
+main = module_main(build_parser, run)
 
 if __name__ == "__main__":
     run_command(main)

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import add_model_arguments, parse_settings, run_command
-from pipeline.storage import parse_storage_options
-from pipeline.video_run import VideoConfig, convert_video
+from jobs.common import add_model_arguments, model_settings, module_main, pool_settings, run_command, storage_options
+from pipeline.video.run import VideoConfig, convert_video
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -29,21 +28,16 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def run(args: argparse.Namespace) -> int:
     """Convert the video and print where it went; 1 if some segments failed (rerun to retry them)."""
     result = convert_video(VideoConfig(
-        input=args.input, output=args.output, operator=args.operator,
-        settings=parse_settings(args.settings, args.weights), max_side=args.max_side,
-        segment_seconds=args.segment_seconds, crf=args.crf, preset=args.preset, batch_size=args.batch_size,
-        actors=args.actors, gpus_per_actor=args.gpus_per_actor,
-        storage_options=parse_storage_options(args.storage_options), resume=args.resume,
-        keep_segments=args.keep_segments, deflicker=args.deflicker, fps=args.fps,
+        input=args.input, output=args.output, model=model_settings(args), pool=pool_settings(args),
+        storage_options=storage_options(args), max_side=args.max_side, segment_seconds=args.segment_seconds,
+        crf=args.crf, preset=args.preset, resume=args.resume, keep_segments=args.keep_segments,
+        deflicker=args.deflicker, fps=args.fps,
     ))
     print(result.line())
     return result.exit_code
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jobs.video ...`"""
-    return run(build_parser().parse_args(argv))
-
+main = module_main(build_parser, run)
 
 if __name__ == "__main__":
     run_command(main)

@@ -15,7 +15,7 @@ from torch import nn
 from operators.errors import ConfigError
 from operators.feedforward import HALF_OPTION, TILE_OPTION, FeedForwardStylizer
 from operators.spec import OperatorSpec, Option
-from operators.weights import load_into, load_state_dict
+from operators.weights import check_checkpoint, load_into, load_state_dict
 
 PUBLIC_CHECKPOINTS = {
     "paprika": "paprika.pt",
@@ -24,8 +24,8 @@ PUBLIC_CHECKPOINTS = {
     "celeba_distill": "celeba_distill.pt",
 }
 DOWNLOAD_HINT = "https://github.com/bryandlee/animegan2-pytorch/raw/main/weights/<preset>.pt"
-STRIDE = 4  # two stride-2 convolutions
-MIN_SIDE = 32
+STRIDE = 4  # two stride-2 convolutions: the scale_factor=2 upsampling needs sides that are multiples of 4
+MIN_SIDE = 32  # reflection padding of the deepest layers needs a few pixels
 
 
 class ConvNormLReLU(nn.Sequential):
@@ -135,10 +135,14 @@ def locate_weights(options: dict[str, Any]) -> dict[str, Any]:
 
 
 class AnimeGANStylizer(FeedForwardStylizer):
-    """One Generator resident on a device, channels-last (faster on CPU too); fp16 on CUDA."""
+    """One Generator resident on a device, channels-last (faster on CPU too); fp16 on CUDA.
+
+    With `align_corners` the generator upsamples to the exact sizes its encoder saw, so any
+    size runs as it is (no padding, as the reference does); without it each upsampling doubles,
+    so inputs are padded to a multiple of STRIDE and cropped back.
+    """
 
     value_range = (-1.0, 1.0)
-    stride = STRIDE
     min_side = MIN_SIDE
     channels_last_on_cpu = True
 
@@ -147,10 +151,16 @@ class AnimeGANStylizer(FeedForwardStylizer):
         net = Generator()
         load_into(net, load_state_dict(url, storage_options), url)
         self.align_corners = bool(options["align_corners"])
+        self.stride = 1 if self.align_corners else STRIDE
         super().__init__(net, device, bool(options["half"]), int(options["tile"]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x, self.align_corners)
+
+
+def check_weights(options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> None:
+    """The checkpoint's keys and shapes against the Generator, without building it."""
+    check_checkpoint(Generator, options["weights"], storage_options)
 
 
 SPEC = OperatorSpec(
@@ -168,4 +178,5 @@ SPEC = OperatorSpec(
     batch_size=8,
     build=AnimeGANStylizer,
     complete=locate_weights,
+    validate=check_weights,
 )

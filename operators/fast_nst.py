@@ -18,7 +18,7 @@ from operators.errors import ConfigError
 from operators.feedforward import HALF_OPTION, TILE_OPTION, FeedForwardStylizer
 from operators.losses import gram_matrix, total_variation
 from operators.spec import OperatorSpec, Option
-from operators.weights import load_into, load_state_dict
+from operators.weights import check_checkpoint, load_into, load_state_dict
 
 LEGACY_KEY = re.compile(r"in\d+\.running_(mean|var)$")
 STRIDE = 4
@@ -125,6 +125,22 @@ def style_targets(vgg: nn.Module, style: torch.Tensor) -> dict[str, torch.Tensor
     return {layer: gram_matrix(features[layer]) / features[layer].shape[1] for layer in STYLE_LAYERS}
 
 
+def weights_url(options: Mapping[str, Any]) -> str:
+    """The checkpoint URL, or a ConfigError naming where checkpoints come from."""
+    if not options["weights"]:
+        raise ConfigError(
+            "fast-nst needs a checkpoint: --weights URL of a fast-neural-style .pth (e.g. candy.pth, "
+            "mosaic.pth, rain_princess.pth, udnie.pth from pytorch/examples' saved_models), "
+            "or one trained with `stylebatch train fast-nst`"
+        )
+    return options["weights"]
+
+
+def check_weights(options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> None:
+    """The checkpoint's keys and shapes against TransformerNet, without building it."""
+    check_checkpoint(TransformerNet, weights_url(options), storage_options, drop_legacy_keys)
+
+
 class FastNSTStylizer(FeedForwardStylizer):
     """A TransformerNet resident on a device; fp16 and channels-last on CUDA."""
 
@@ -133,13 +149,7 @@ class FastNSTStylizer(FeedForwardStylizer):
     min_side = 16
 
     def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
-        url = options["weights"]
-        if not url:
-            raise ConfigError(
-                "fast-nst needs a checkpoint: --weights URL of a fast-neural-style .pth (e.g. candy.pth, "
-                "mosaic.pth, rain_princess.pth, udnie.pth from pytorch/examples' saved_models), "
-                "or one trained with `stylebatch train fast-nst`"
-            )
+        url = weights_url(options)
         net = TransformerNet()
         load_into(net, drop_legacy_keys(load_state_dict(url, storage_options)), url)
         super().__init__(net, device, bool(options["half"]), int(options["tile"]))
@@ -157,4 +167,5 @@ SPEC = OperatorSpec(
     method="feed-forward",
     batch_size=16,
     build=FastNSTStylizer,
+    validate=check_weights,
 )

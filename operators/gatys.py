@@ -25,8 +25,8 @@ from operators.tensors import (
     to_tensor,
     to_uint8,
 )
-from operators.vgg import load_vgg
-from operators.weights import read_bytes
+from operators.vgg import check_vgg, load_vgg
+from operators.weights import read_bytes, require_file
 
 INITS = ("content", "noise", "content+noise")
 
@@ -49,6 +49,32 @@ def parse_floats(text: str, count: int, name: str) -> list[float]:
     return values
 
 
+def check_options(options: Mapping[str, Any]) -> None:
+    """The options alone make sense: a style, a known optimiser and init, one weight per layer and style."""
+    styles = split_list(options["style"])
+    if not styles:
+        raise ConfigError("a style image is needed: --set style=URL (several: URL1,URL2 with style_blend)")
+    if options["optimizer"] not in OPTIMIZERS or options["init"] not in INITS:
+        raise ConfigError(f"optimizer must be one of {OPTIMIZERS} and init one of {INITS}")
+    parse_floats(options["layer_weights"], len(split_list(options["style_layers"])), "layer_weights")
+    parse_floats(options["style_blend"], len(styles), "style_blend")
+
+
+def style_files(options: Mapping[str, Any]) -> list[str]:
+    """The style images and the VGG weights (unless fetched from torchvision's servers)."""
+    vgg = [options["vgg_weights"]] if options["vgg_weights"] not in ("", "torchvision") else []
+    return [*split_list(options["style"]), *vgg]
+
+
+def check(options: Mapping[str, Any], storage_options: Mapping[str, Any], taps: list[str] | None = None) -> None:
+    """The driver's check: options, style images present, VGG-19 weights with every tapped layer."""
+    check_options(options)
+    for url in split_list(options["style"]):
+        require_file(url, storage_options)
+    taps = taps or [options["content_layer"], *split_list(options["style_layers"])]
+    check_vgg("vgg19", options["vgg_weights"], taps, storage_options)
+
+
 class GatysStylizer:
     """VGG-19 and the style targets resident on a device; optimises batches of images.
 
@@ -57,11 +83,8 @@ class GatysStylizer:
     """
 
     def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
+        check_options(options)
         styles = split_list(options["style"])
-        if not styles:
-            raise ConfigError("a style image is needed: --set style=URL (several: URL1,URL2 with style_blend)")
-        if options["optimizer"] not in OPTIMIZERS or options["init"] not in INITS:
-            raise ConfigError(f"optimizer must be one of {OPTIMIZERS} and init one of {INITS}")
         self.device = pick_device(device)
         self.options = dict(options)
         self.content_layer = options["content_layer"]
@@ -169,4 +192,6 @@ SPEC = OperatorSpec(
     method="optimization",
     batch_size=4,
     build=GatysStylizer,
+    files=style_files,
+    validate=check,
 )

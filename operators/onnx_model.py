@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from operators.errors import ConfigError
 from operators.spec import OperatorSpec, Option
-from operators.weights import read_bytes
+from operators.weights import local_copy, read_bytes
 
 RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
 LAYOUTS = ("NCHW", "NHWC")
@@ -51,20 +51,78 @@ def parse_constants(text: str) -> dict[str, np.ndarray]:
     return constants
 
 
+class ModelInput(NamedTuple):
+    """One graph input: its name and shape (ints, or names of free dimensions)."""
+
+    name: str
+    shape: Sequence[int | str | None]
+
+
+def check_options(options: Mapping[str, Any]) -> str:
+    """The model URL, once layout and value ranges are known values."""
+    if not options["weights"]:
+        raise ConfigError("onnx needs a model: pass --weights URL of an .onnx file, or --set preset=multistyle26")
+    if options["layout"] not in LAYOUTS:
+        raise ConfigError(f"layout={options['layout']!r}: use NCHW or NHWC")
+    for key in ("value_range", "output_range"):
+        if options[key] and options[key] not in RANGES:
+            raise ConfigError(f"{key}={options[key]!r}: use one of {', '.join(RANGES)}")
+    return options["weights"]
+
+
+def image_input(inputs: Sequence[ModelInput], url: str) -> ModelInput:
+    """The first 4-D input: the image batch."""
+    images = [i for i in inputs if len(i.shape) == 4]
+    if not images:
+        raise ConfigError(f"{url} has no 4-D image input; inputs: {[(i.name, list(i.shape)) for i in inputs]}")
+    return images[0]
+
+
+def constant_inputs(inputs: Sequence[ModelInput], image: ModelInput, options: Mapping[str, Any],
+                    url: str) -> dict[str, np.ndarray]:
+    """Values for every input but the image: `constants`, else a style-weights vector from `style`."""
+    given = parse_constants(options["constants"])
+    constants = {}
+    for spec in inputs:
+        if spec.name == image.name:
+            continue
+        if spec.name in given:
+            constants[spec.name] = given[spec.name]
+        elif len(spec.shape) == 1 and isinstance(spec.shape[0], int) and options["style"]:
+            constants[spec.name] = parse_blend(options["style"], spec.shape[0])
+        else:
+            raise ConfigError(
+                f"{url} needs input {spec.name} {list(spec.shape)}: pass --set constants={spec.name}=v1,v2,... "
+                "(or --set style=INDEX for a style-weights vector)"
+            )
+    return constants
+
+
+def check(options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> None:
+    """The driver's check: options, and the model's graph (parsed, not compiled into a session)
+    has an image input and values for all others."""
+    import onnx
+
+    url = check_options(options)
+    path = local_copy(url, storage_options)
+    try:
+        graph = onnx.load(path, load_external_data=False).graph
+    except Exception as exc:  # onnx raises protobuf errors on files that are not models
+        raise ConfigError(f"{url} is not a loadable ONNX model: {str(exc).splitlines()[0]}") from None
+    weights = {init.name for init in graph.initializer}
+    inputs = [ModelInput(i.name, [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                                  for d in i.type.tensor_type.shape.dim])
+              for i in graph.input if i.name not in weights]
+    constant_inputs(inputs, image_input(inputs, url), options, url)
+
+
 class OnnxStylizer:
     """An onnxruntime session plus the model's declared layout, value range and size multiple."""
 
     def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
         import onnxruntime as ort
 
-        url = options["weights"]
-        if not url:
-            raise ConfigError("onnx needs a model: pass --weights URL of an .onnx file, or --set preset=multistyle26")
-        if options["layout"] not in LAYOUTS:
-            raise ConfigError(f"layout={options['layout']!r}: use NCHW or NHWC")
-        for key in ("value_range", "output_range"):
-            if options[key] and options[key] not in RANGES:
-                raise ConfigError(f"{key}={options[key]!r}: use one of {', '.join(RANGES)}")
+        url = check_options(options)
         providers = ["CPUExecutionProvider"]
         if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
@@ -76,34 +134,14 @@ class OnnxStylizer:
             self.session = ort.InferenceSession(read_bytes(url, storage_options), session_options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for malformed models
             raise ConfigError(f"{url} is not a loadable ONNX model: {str(exc).splitlines()[0]}") from None
-        inputs = self.session.get_inputs()
-        image_inputs = [i for i in inputs if len(i.shape) == 4]
-        if not image_inputs:
-            raise ConfigError(f"{url} has no 4-D image input; inputs: {[(i.name, i.shape) for i in inputs]}")
-        self.image_input = image_inputs[0]
+        inputs = [ModelInput(i.name, i.shape) for i in self.session.get_inputs()]
+        self.image_input = image_input(inputs, url)
         self.layout = options["layout"]
         self.in_range = RANGES[options["value_range"]]
         self.out_range = RANGES[options["output_range"] or options["value_range"]]
         self.multiple = max(1, int(options["size_multiple"]))
         self.fixed_batch = isinstance(self.image_input.shape[0], int) and self.image_input.shape[0] > 0
-        self.constants = self._constant_inputs(inputs, options, url)
-
-    def _constant_inputs(self, inputs: list, options: Mapping[str, Any], url: str) -> dict[str, np.ndarray]:
-        given = parse_constants(options["constants"])
-        constants = {}
-        for spec in inputs:
-            if spec.name == self.image_input.name:
-                continue
-            if spec.name in given:
-                constants[spec.name] = given[spec.name]
-            elif len(spec.shape) == 1 and isinstance(spec.shape[0], int) and options["style"]:
-                constants[spec.name] = parse_blend(options["style"], spec.shape[0])
-            else:
-                raise ConfigError(
-                    f"{url} needs input {spec.name} {spec.shape}: pass --set constants={spec.name}=v1,v2,... "
-                    "(or --set style=INDEX for a style-weights vector)"
-                )
-        return constants
+        self.constants = constant_inputs(inputs, self.image_input, options, url)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         n, h, w, _ = images.shape
@@ -153,4 +191,5 @@ SPEC = OperatorSpec(
     method="feed-forward",
     batch_size=8,
     build=OnnxStylizer,
+    validate=check,
 )

@@ -21,13 +21,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from operators import gatys
 from operators.errors import ConfigError
 from operators.gatys import OPTIONS as GATYS_OPTIONS
 from operators.gatys import GatysStylizer, split_list
 from operators.losses import gram_matrix
-from operators.spec import OperatorSpec, Option
+from operators.spec import Companion, OperatorSpec, Option
 from operators.tensors import load_rgb, resize, to_tensor
-from operators.weights import read_bytes
+from operators.weights import read_bytes, require_file
 
 MODES = ("region", "mask", "patch", "doodle")
 MIN_REGION_SHARE = 0.005
@@ -72,21 +73,52 @@ def patch_loss(features: torch.Tensor, style_features: torch.Tensor, matches: to
     return ((patches - targets) ** 2).mean(dim=(1, 2))
 
 
+def check_mode(options: Mapping[str, Any]) -> None:
+    """A known mode, with the style map every mode but `mask` needs."""
+    if options["mode"] not in MODES:
+        raise ConfigError(f"mode={options['mode']!r}: choose one of {', '.join(MODES)}")
+    if options["mode"] != "mask" and not options["style_map"]:
+        raise ConfigError(f"mode {options['mode']} needs --set style_map=URL (the style image's colour map)")
+
+
+def taps(options: Mapping[str, Any]) -> list[str]:
+    """VGG layers the losses read: Gatys' content and style layers plus the patch layers."""
+    return [options["content_layer"], *split_list(options["style_layers"]), *split_list(options["patch_layers"])]
+
+
+def check(options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> None:
+    """The driver's check: the mode and its style map, then everything Gatys checks."""
+    check_mode(options)
+    if options["style_map"]:
+        require_file(options["style_map"], storage_options)
+    gatys.check(options, storage_options, taps(options))
+
+
+def files(options: Mapping[str, Any]) -> list[str]:
+    """Gatys' files plus the style map."""
+    return [*gatys.style_files(options), *([options["style_map"]] if options["style_map"] else [])]
+
+
+def content_maps(options: Mapping[str, Any]) -> Companion | None:
+    """Every mode but doodle reads a colour map with each input (doodle's inputs are maps)."""
+    if options["mode"] == "doodle":
+        return None
+    return Companion(what="semantic map", suffix=".map", prefix=options["maps"],
+                     hint="put <name>.map.png beside the image or pass --set maps=URL")
+
+
 class RegionalStylizer(GatysStylizer):
     """Gatys transfer where semantic maps decide which style statistics apply where."""
 
     def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
-        if options["mode"] not in MODES:
-            raise ConfigError(f"mode={options['mode']!r}: choose one of {', '.join(MODES)}")
-        if options["mode"] != "mask" and not options["style_map"]:
-            raise ConfigError(f"mode {options['mode']} needs --set style_map=URL (the style image's colour map)")
+        check_mode(options)
         self.mode = options["mode"]
         self.patch_layers = split_list(options["patch_layers"])
         self.style_map_url = options["style_map"]
         super().__init__(options, device, storage_options)
 
     def taps(self) -> list[str]:
-        return [*super().taps(), *self.patch_layers]
+        return taps(self.options)
 
     def prepare_style(self, styles: list[torch.Tensor], blend: list[float], storage_options: Mapping[str, Any]) -> None:
         if self.mode == "mask":
@@ -182,11 +214,6 @@ class RegionalStylizer(GatysStylizer):
         return stylized
 
 
-def needs_maps(options: Mapping[str, Any]) -> bool:
-    """Every mode but doodle reads a content map beside each input."""
-    return options["mode"] != "doodle"
-
-
 SPEC = OperatorSpec(
     name="regional-nst",
     summary="semantic style transfer with colour maps: region, gradient mask, patch and doodle modes",
@@ -205,5 +232,7 @@ SPEC = OperatorSpec(
     method="optimization",
     batch_size=2,
     build=RegionalStylizer,
-    uses_maps=needs_maps,
+    files=files,
+    validate=check,
+    companion=content_maps,
 )

@@ -1,4 +1,8 @@
-"""The operator interface: declared options, presets, input mode and a builder of stylizers."""
+"""The operator interface: declared options and presets, input mode, companion inputs, the files a
+configuration depends on, a cheap check for the driver and a builder for the actors.
+
+See operators/README.md ("Adding an operator") for the contract with a complete example.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,6 +11,7 @@ from typing import Any, Callable, Literal, Mapping, Protocol
 import numpy as np
 
 from operators.errors import ConfigError
+from operators.weights import require_file
 
 InputMode = Literal["RGB", "L"]
 Method = Literal["feed-forward", "optimization"]
@@ -19,6 +24,40 @@ class Stylizer(Protocol):
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """(N, H, W, C) uint8 in, (N, H', W', C) uint8 out."""
+
+
+class StylizerBuilder(Protocol):
+    """Loads the model onto `device` ("auto": the first GPU, else the CPU). Runs once in every
+    actor (never on the driver), so it may be slow and memory-hungry; raises ConfigError when the
+    options or files do not make a model."""
+
+    def __call__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> Stylizer:
+        ...
+
+
+class Validator(Protocol):
+    """Checks resolved options and files on the driver before any work: cheap (no network is
+    built, no big file is read whole); raises ConfigError with what to change."""
+
+    def __call__(self, options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> None:
+        ...
+
+
+@dataclass(frozen=True)
+class Companion:
+    """An image that travels with every input and is appended to it as more channels (regional
+    style transfer's colour maps): `<name><suffix>.png` beside the input (such files are then not
+    inputs themselves), or `prefix/<rel>/<name>.png` when a prefix is given."""
+
+    what: str
+    suffix: str
+    prefix: str = ""
+    mode: InputMode = "RGB"
+    hint: str = ""
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.mode == "RGB" else 1
 
 
 @dataclass(frozen=True)
@@ -48,9 +87,21 @@ class Option:
         return text
 
 
+def no_companion(options: Mapping[str, Any]) -> Companion | None:
+    """Most operators read nothing beside their inputs."""
+    return None
+
+
+def keep_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Most operators need no completion of their options."""
+    return options
+
+
 @dataclass(frozen=True)
 class OperatorSpec:
-    """What the pipeline knows about an operator family."""
+    """What the pipeline knows about an operator family. The hooks left at their defaults:
+    `files` lists the set `is_url` options, `validate` checks that those files exist,
+    `companion` reads nothing beside the inputs, `complete` changes nothing."""
 
     name: str
     summary: str
@@ -58,10 +109,12 @@ class OperatorSpec:
     input_mode: InputMode
     method: Method
     batch_size: int
-    build: Callable[[Mapping[str, Any], str, Mapping[str, Any]], Stylizer]
+    build: StylizerBuilder
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    complete: Callable[[dict[str, Any]], dict[str, Any]] = lambda options: options
-    uses_maps: Callable[[Mapping[str, Any]], bool] = lambda options: False
+    complete: Callable[[dict[str, Any]], dict[str, Any]] = keep_options
+    files: Callable[[Mapping[str, Any]], list[str]] | None = None
+    validate: Validator | None = None
+    companion: Callable[[Mapping[str, Any]], Companion | None] = no_companion
 
     def resolve(self, assignments: Mapping[str, str]) -> dict[str, Any]:
         """Defaults, then the named `preset`, then the user's `--set` values, type-checked and completed."""
@@ -86,6 +139,17 @@ class OperatorSpec:
                 resolved[key] = known[key].parse(text)
         return self.complete(resolved)
 
-    def url_options(self) -> list[str]:
-        """Names of the options that point at files (weights, style images)."""
-        return [o.name for o in self.options if o.is_url]
+    def files_of(self, options: Mapping[str, Any]) -> list[str]:
+        """URLs of the files this configuration reads (weights, style images, maps): their content
+        is part of the run's identity, so new weights at the same URL are a new configuration."""
+        if self.files is not None:
+            return self.files(options)
+        return [str(options[o.name]) for o in self.options if o.is_url and options.get(o.name)]
+
+    def check(self, options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> None:
+        """The driver's check before any work (the operator's `validate`, else: its files exist)."""
+        if self.validate is not None:
+            self.validate(options, storage_options)
+            return
+        for url in self.files_of(options):
+            require_file(url, storage_options)

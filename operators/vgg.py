@@ -41,15 +41,21 @@ def layer_names(arch: str) -> list[str]:
     return names
 
 
+def check_layers(arch: str, taps: list[str]) -> None:
+    """A ConfigError naming any tap that is not a layer of `arch`."""
+    names = layer_names(arch)
+    unknown = sorted(set(taps) - set(names))
+    if unknown:
+        raise ConfigError(f"{arch} has no layer {', '.join(unknown)}; layers: {', '.join(names)}")
+
+
 class VGGFeatures(nn.Module):
     """torchvision's VGG `features`, cut after the deepest tapped layer; returns the taps by name."""
 
     def __init__(self, arch: str, taps: list[str], pooling: str = "max") -> None:
         super().__init__()
+        check_layers(arch, taps)
         names = layer_names(arch)
-        unknown = sorted(set(taps) - set(names))
-        if unknown:
-            raise ConfigError(f"{arch} has no layer {', '.join(unknown)}; layers: {', '.join(names)}")
         depth = max(names.index(t) for t in taps) + 1
         layers: list[nn.Module] = []
         channels = 3
@@ -76,11 +82,41 @@ class VGGFeatures(nn.Module):
         return out
 
 
+def _hint(arch: str) -> str:
+    return WEIGHTS_HINT.format(file=WEIGHT_FILES[arch], arch=arch)
+
+
+def _features(state: Mapping[str, torch.Tensor], net: VGGFeatures, url: str, arch: str) -> dict[str, torch.Tensor]:
+    """The entries of a torchvision VGG state dict that `net` takes, checked key by key and by shape."""
+    wanted = net.state_dict()
+    missing = [k for k in wanted if k not in state]
+    if missing:
+        raise ConfigError(f"{url} is not torchvision {arch} weights (missing {missing[0]}); " + _hint(arch))
+    wrong = [k for k, v in wanted.items() if tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        raise ConfigError(f"{url} does not fit {arch}: {wrong[0]} is {tuple(state[wrong[0]].shape)}, "
+                          f"not {tuple(wanted[wrong[0]].shape)}; " + _hint(arch))
+    return {k: state[k] for k in wanted}
+
+
+def check_vgg(arch: str, url: str, taps: list[str], storage_options: Mapping[str, Any]) -> None:
+    """The driver's check of VGG weights: taps exist, the file has every needed tensor at its shape
+    (memory-mapped, the network made on the meta device: nothing is loaded)."""
+    if not url:
+        raise ConfigError(f"no VGG weights given: {_hint(arch)}")
+    check_layers(arch, taps)
+    if url == "torchvision":
+        return  # fetched by each actor from torchvision's servers
+    with torch.device("meta"):
+        net = VGGFeatures(arch, taps)
+    _features(load_state_dict(url, storage_options), net, url, arch)
+
+
 def load_vgg(arch: str, url: str, taps: list[str], storage_options: Mapping[str, Any],
              pooling: str = "max") -> VGGFeatures:
     """A frozen VGGFeatures with torchvision's weights from `url` (or torchvision's enum)."""
     if not url:
-        raise ConfigError(f"no VGG weights given: {WEIGHTS_HINT.format(file=WEIGHT_FILES[arch], arch=arch)}")
+        raise ConfigError(f"no VGG weights given: {_hint(arch)}")
     net = VGGFeatures(arch, taps, pooling)
     if url == "torchvision":
         import torchvision
@@ -89,18 +125,8 @@ def load_vgg(arch: str, url: str, taps: list[str], storage_options: Mapping[str,
         try:
             state = enum.IMAGENET1K_V1.get_state_dict(progress=False)
         except Exception as exc:  # no internet on this node
-            raise ConfigError(f"cannot fetch torchvision's {arch} weights ({exc}); "
-                              + WEIGHTS_HINT.format(file=WEIGHT_FILES[arch], arch=arch)) from None
+            raise ConfigError(f"cannot fetch torchvision's {arch} weights ({exc}); " + _hint(arch)) from None
     else:
         state = load_state_dict(url, storage_options)
-    features = {k: v for k, v in state.items() if k.startswith("features.")}
-    wanted = net.state_dict()
-    missing = [k for k in wanted if k not in features]
-    if missing:
-        raise ConfigError(f"{url} is not torchvision {arch} weights (missing {missing[0]}); "
-                          + WEIGHTS_HINT.format(file=WEIGHT_FILES[arch], arch=arch))
-    try:
-        net.load_state_dict({k: features[k] for k in wanted})
-    except RuntimeError as exc:
-        raise ConfigError(f"{url} does not fit {arch}: {' '.join(str(exc).split())[:300]}") from None
+    net.load_state_dict(_features(state, net, url, arch))
     return net.eval().requires_grad_(False)

@@ -1,12 +1,12 @@
 """Reading weight files from any fsspec URL, cached per node, and loading them safely."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import os
 import pickle
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import fsspec
 import torch
@@ -21,38 +21,75 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "stylebatch")) / "weights"
 
 
-def read_bytes(url: str, storage_options: Mapping[str, Any] | None = None) -> bytes:
-    """Return a file's bytes; remote files go through a node-local cache checked against the store."""
+def _cached(url: str, storage_options: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """The fsspec URL and options that read `url` through the node-local cache (local files as they are)."""
     protocol = fsspec.core.split_protocol(url)[0] or "file"
-    options = dict(storage_options or {})
+    if protocol in ("file", "local"):
+        return url, {}
+    cache = {"cache_storage": str(cache_dir()), "check_files": True}
+    return f"filecache::{url}", {"filecache": cache, protocol: dict(storage_options or {})}
+
+
+@contextlib.contextmanager
+def _storage_errors(url: str) -> Iterator[None]:
+    """Missing or unreadable files as one ConfigError saying what to check."""
     try:
-        if protocol in ("file", "local"):
-            with fsspec.open(url, "rb") as f:
-                return f.read()
-        cached = f"filecache::{url}"
-        with fsspec.open(
-            cached,
-            "rb",
-            filecache={"cache_storage": str(cache_dir()), "check_files": True},
-            **{protocol: options},
-        ) as f:
-            return f.read()
+        yield
     except FileNotFoundError:
         raise ConfigError(f"no file at {url}: check the URL (and --storage-option for its store)") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {url}: {exc}") from None
 
 
+def read_bytes(url: str, storage_options: Mapping[str, Any] | None = None) -> bytes:
+    """Return a file's bytes; remote files go through a node-local cache checked against the store."""
+    cached, options = _cached(url, storage_options)
+    with _storage_errors(url), fsspec.open(cached, "rb", **options) as f:
+        return f.read()
+
+
+def local_copy(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
+    """A path on this node holding the file's content (remote files: the node-local cache)."""
+    cached, options = _cached(url, storage_options)
+    with _storage_errors(url):
+        if cached == url:
+            path = fsspec.core.split_protocol(url)[1]
+            if not os.path.isfile(path):
+                raise FileNotFoundError(path)
+            return path
+        return fsspec.open_local(cached, "rb", **options)
+
+
+def require_file(url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    """A ConfigError unless a file exists at `url` (nothing is read)."""
+    fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+    with _storage_errors(url):
+        if not fs.isfile(path):
+            raise FileNotFoundError(path)
+
+
 def fingerprint(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
-    """SHA-256 of a file's content, so that a changed file at the same URL is a new config."""
-    return hashlib.sha256(read_bytes(url, storage_options)).hexdigest()
+    """SHA-256 of a file's content, so that a changed file at the same URL is a new config.
+    Hashed in chunks from the node-local copy: a large file is never held in memory."""
+    digest = hashlib.sha256()
+    with open(local_copy(url, storage_options), "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def load_state_dict(url: str, storage_options: Mapping[str, Any] | None = None) -> dict[str, torch.Tensor]:
-    """Load a PyTorch state dict with `weights_only=True`; pickled code is refused."""
-    data = read_bytes(url, storage_options)
+    """Load a PyTorch state dict with `weights_only=True`; pickled code is refused. Tensors are
+    memory-mapped from the node-local copy where the file allows it, so a check that reads only
+    keys and shapes costs no memory."""
+    path = local_copy(url, storage_options)
     try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:  # files of the legacy (pre-zip) format cannot be mapped
+            if "mmap" not in str(exc):
+                raise
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = str(exc).splitlines()[0]
         raise ConfigError(
@@ -79,3 +116,21 @@ def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], url: st
         raise ConfigError(
             f"{url} does not fit {type(model).__name__}: {first}; is it a checkpoint for this operator?"
         ) from None
+
+
+def check_checkpoint(network: Callable[[], torch.nn.Module], url: str, storage_options: Mapping[str, Any],
+                     adapt: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] = dict) -> None:
+    """A ConfigError unless the checkpoint at `url` (after `adapt`) has exactly the network's keys
+    and shapes. The network is made on the meta device and the file is memory-mapped: nothing is
+    allocated or read but the keys and shapes."""
+    with torch.device("meta"):
+        model = network()
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in adapt(load_state_dict(url, storage_options)).items()}
+    problems = [f"missing {k}" for k in expected if k not in found]
+    problems += [f"unexpected {k}" for k in found if k not in expected]
+    problems += [f"{k} is {found[k]}, not {expected[k]}" for k in expected if k in found and found[k] != expected[k]]
+    if problems:
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise ConfigError(f"{url} does not fit {type(model).__name__}: {'; '.join(problems[:3])}{more}; "
+                          "is it a checkpoint for this operator?")

@@ -1,13 +1,17 @@
-"""The model step of a run: an actor holding one operator model resident on its device."""
+"""The model step of a run: a pool of actors, each holding one operator model resident on its device."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+import ray
 import torch
 
 from operators.registry import get_operator
+from operators.spec import OperatorSpec
+from pipeline.settings import PoolSettings
 from pipeline.stages import Batch, objects
 
 
@@ -53,21 +57,43 @@ class StylizeActor:
             seconds[i] += share
 
 
-class SegmentStylizeActor(StylizeActor):
-    """The same resident model, fed whole video segments (T, H, W, 3) in batches of frames.
+@dataclass(frozen=True)
+class ActorPool:
+    """How many model actors, what each reserves, its torch threads and its batch size."""
 
-    The input frames stay in the row beside the stylized ones: temporal smoothing needs both.
-    """
+    size: int
+    num_gpus: float
+    num_cpus: float
+    threads: int
+    batch_size: int
 
-    def __call__(self, batch: Batch) -> Batch:
-        clips, statuses, errors = list(batch["frames"]), batch["status"].copy(), batch["error"].copy()
-        stylized = [frames[:0] for frames in clips]
-        for i, frames in enumerate(clips):
-            if statuses[i] != "pending":
-                continue
-            try:
-                stylized[i] = np.concatenate([self.stylize(frames[k : k + self.max_batch])
-                                              for k in range(0, len(frames), self.max_batch)])
-            except Exception as exc:  # a model error fails its segment, not the job
-                statuses[i], errors[i] = "failed", f"model failed: {type(exc).__name__}: {exc}"
-        return {**batch, "stylized": objects(stylized), "status": statuses, "error": errors}
+    @classmethod
+    def for_cluster(cls, settings: PoolSettings, spec: OperatorSpec) -> ActorPool:
+        """One actor per GPU (batches of the operator's size), or one CPU actor using every core
+        (one image at a time: on a CPU a batch is no faster per image and costs memory; README,
+        Benchmark). Actors reserve a fraction of a CPU so that read, decode and encode tasks can
+        always run."""
+        resources = ray.cluster_resources()
+        cpus, gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
+        gpus_per_actor = settings.gpus_per_actor if settings.gpus_per_actor is not None else (1.0 if gpus else 0.0)
+        if gpus_per_actor:
+            size = settings.actors or max(1, int(gpus / gpus_per_actor))
+            batch_size = settings.batch_size or spec.batch_size
+        else:
+            size = settings.actors or 1
+            batch_size = settings.batch_size or 1
+        return cls(size=size, num_gpus=gpus_per_actor, num_cpus=1.0 if gpus_per_actor and cpus >= size + 2 else 0.5,
+                   threads=0 if gpus_per_actor else max(1, int(cpus) // size), batch_size=batch_size)
+
+    def stylize(self, ds: ray.data.Dataset, model: Mapping[str, Any], actor: type = StylizeActor,
+                rows_per_call: int | None = None) -> ray.data.Dataset:
+        """`ds` through the pool: `actor` built from `model` (operator,
+        options, storage_options), called with `rows_per_call` rows (default: the batch size)."""
+        return ds.map_batches(
+            actor,
+            batch_size=rows_per_call or self.batch_size,
+            compute=ray.data.ActorPoolStrategy(size=self.size),
+            num_gpus=self.num_gpus,
+            num_cpus=self.num_cpus,
+            fn_constructor_kwargs={**model, "max_batch": self.batch_size, "threads": self.threads},
+        )

@@ -28,16 +28,17 @@ def join_url(prefix: str, relpath: str) -> str:
     return prefix.rstrip("/") + "/" + relpath
 
 
-def map_url(input_url: str, input_root: str, maps: str) -> str:
-    """The semantic map of an input: MAPS/<rel>/<name>.png with a maps prefix, else <name>.map.png beside it."""
+def companion_url(input_url: str, input_root: str, suffix: str, prefix: str) -> str:
+    """Where an input's companion image is: PREFIX/<rel>/<name>.png with a prefix, else
+    <name><suffix>.png beside the input."""
     stem = posixpath.splitext(input_url)[0]
-    if not maps:
-        return stem + ".map.png"
+    if not prefix:
+        return stem + suffix + ".png"
     root = input_root.rstrip("/") + "/"
     relative = stem[len(root) :] if stem.startswith(root) else posixpath.basename(stem)  # INPUT may be one file
-    return join_url(maps, relative + ".png")
+    return join_url(prefix, relative + ".png")
 
 
-def is_map(path: str) -> bool:
-    """Whether a file is a sibling semantic map (<name>.map.<ext>) rather than an input."""
-    return posixpath.splitext(posixpath.splitext(path)[0])[1].lower() == ".map"
+def is_companion(path: str, suffix: str) -> bool:
+    """Whether a file is a companion image (<name><suffix>.<ext>) rather than an input."""
+    return posixpath.splitext(posixpath.splitext(path)[0])[1].lower() == suffix

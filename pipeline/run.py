@@ -13,13 +13,14 @@ import ray
 
 from operators.errors import ConfigError
 from operators.registry import get_operator
-from operators.spec import OperatorSpec
+from operators.spec import Companion, OperatorSpec
 from operators.weights import fingerprint
 from pipeline.archive_output import archive_work_area, pack
 from pipeline.cluster import ensure_ray
 from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
-from pipeline.inference import StylizeActor
+from pipeline.inference import ActorPool
 from pipeline.manifest import ManifestWriter, Totals, converted_inputs
+from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.stages import encode_and_write, list_inputs, read_and_decode
 from pipeline.storage import filesystem, normalise, options_for
 
@@ -28,21 +29,18 @@ DECODE_CPUS = 0.25  # differs from any actor reservation, so decoding never fuse
 
 
 @dataclass
-class RunConfig:
+class ConvertConfig:
     """Everything a `convert` run is asked to do (the CLI's flags)."""
 
     input: str
     output: str
-    operator: str
-    settings: dict[str, str] = field(default_factory=dict)
+    model: ModelSettings
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    storage_options: dict[str, Any] = field(default_factory=dict)
     fmt: str = "png"
     quality: int = 95
     max_side: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
-    batch_size: int | None = None
-    actors: int | None = None
-    gpus_per_actor: float | None = None
-    storage_options: dict[str, Any] = field(default_factory=dict)
     resume: bool = True
     limit: int | None = None
     archive: bool = False
@@ -58,8 +56,17 @@ class Plan:
     output: str
     input_options: dict[str, Any]
     output_options: dict[str, Any]
-    model_options: dict[str, Any]
+    weight_storage_options: dict[str, Any]
     config_hash: str
+
+    @property
+    def companion(self) -> Companion | None:
+        """The image read with every input, if the operator takes one."""
+        return self.spec.companion(self.options)
+
+    def model(self) -> dict[str, Any]:
+        """What each model actor is built from."""
+        return {"operator": self.spec.name, "options": self.options, "storage_options": self.weight_storage_options}
 
 
 @dataclass(frozen=True)
@@ -88,12 +95,16 @@ class RunResult:
         ) + (f"\n{self.note}" if self.note else "")
 
 
-def prepare(cfg: RunConfig) -> Plan:
-    """Check the whole configuration before any work; raises ConfigError with one clear message."""
+def prepare(cfg: ConvertConfig) -> Plan:
+    """Check the whole configuration before any work; raises ConfigError with one clear message.
+
+    The operator's own check runs here (options, files present, checkpoint keys and shapes);
+    the model itself is built only in the actors.
+    """
     if cfg.fmt not in FORMATS:
         raise ConfigError(f"--format {cfg.fmt!r}: choose one of {', '.join(FORMATS)}")
-    spec = get_operator(cfg.operator)
-    options = spec.resolve(cfg.settings)
+    spec = get_operator(cfg.model.operator)
+    options = spec.resolve(cfg.model.settings)
     source, output = normalise(cfg.input), normalise(cfg.output)
     input_options = options_for(source, cfg.storage_options)
     try:
@@ -103,40 +114,20 @@ def prepare(cfg: RunConfig) -> Plan:
         raise ConfigError(f"cannot read input {cfg.input}: {exc}") from None
     if not exists:
         raise ConfigError(f"input {cfg.input} does not exist (or is empty); check the path or URL")
-    files = {k: [u.strip() for u in str(options[k]).split(",") if u.strip()] for k in spec.url_options()}
-    model_options = options_for(next((u for urls in files.values() for u in urls), ""), cfg.storage_options)
-    spec.build(options, "cpu", model_options)  # fails fast on missing or malformed weights
+    files = spec.files_of(options)
+    weight_storage_options = options_for(next(iter(files), ""), cfg.storage_options)
+    spec.check(options, weight_storage_options)
     identity = {
         "operator": spec.name,
         "options": options,
-        "files": {k: [fingerprint(u, model_options) for u in urls if u != "torchvision"] for k, urls in files.items()},
+        "files": [fingerprint(url, weight_storage_options) for url in files],
         "format": cfg.fmt,
         "quality": cfg.quality,
         "max_side": cfg.max_side,
     }
     config_hash = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     return Plan(spec, options, source, output, input_options, options_for(output, cfg.storage_options),
-                model_options, config_hash)
-
-
-def actor_resources(cfg: RunConfig, spec: OperatorSpec) -> dict[str, Any]:
-    """Actor pool size, per-actor CPU/GPU reservation, torch threads and batch size for this cluster.
-
-    Actors reserve a fraction of a CPU so that read, decode and encode tasks can always run.
-    """
-    resources = ray.cluster_resources()
-    cpus, gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
-    gpus_per_actor = cfg.gpus_per_actor if cfg.gpus_per_actor is not None else (1.0 if gpus else 0.0)
-    if gpus_per_actor:
-        actors = cfg.actors or max(1, int(gpus / gpus_per_actor))
-        batch_size = cfg.batch_size or spec.batch_size
-    else:  # on CPU a batch is no faster per image than one image, and costs memory (README, Benchmark)
-        actors = cfg.actors or 1
-        batch_size = cfg.batch_size or 1
-    cpus_per_actor = 1.0 if gpus_per_actor and cpus >= actors + 2 else 0.5
-    threads = 0 if gpus_per_actor else max(1, int(cpus) // actors)
-    return {"actors": actors, "num_gpus": gpus_per_actor, "num_cpus": cpus_per_actor, "threads": threads,
-            "batch_size": batch_size}
+                weight_storage_options, config_hash)
 
 
 def new_run_id() -> str:
@@ -144,7 +135,7 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def convert(cfg: RunConfig) -> RunResult:
+def convert(cfg: ConvertConfig) -> RunResult:
     """Run one conversion to the end; every listed input gets exactly one manifest row.
 
     With `archive`, images go to the work area OUTPUT.work/ and are then packed into OUTPUT.
@@ -154,44 +145,29 @@ def convert(cfg: RunConfig) -> RunResult:
     if cfg.archive:
         plan = replace(plan, output=archive_work_area(plan.output))
     ensure_ray()
-    pool = actor_resources(cfg, plan.spec)
+    pool = ActorPool.for_cluster(cfg.pool, plan.spec)
     run_id = new_run_id()
     converted = converted_inputs(plan.output, plan.output_options, plan.config_hash) if cfg.resume else pa.array([], pa.string())
     started = time.perf_counter()
-    uses_maps = plan.spec.uses_maps(plan.options)
     ds = ray.data.from_items([{"root": plan.input}]).map_batches(
         list_inputs,
         batch_size=1,
-        num_cpus=0.25,
+        num_cpus=DECODE_CPUS,
         fn_kwargs={"output": plan.output, "fmt": cfg.fmt, "storage_options": plan.input_options,
-                   "done": [ray.put(converted)], "skip_maps": uses_maps and not plan.options.get("maps")},
+                   "done": [ray.put(converted)], "companion": plan.companion},
     )
     if cfg.limit:
         ds = ds.limit(cfg.limit)
-    ds = (
-        ds.repartition(target_num_rows_per_block=ROWS_PER_DECODE_TASK)
-        .map_batches(
-            read_and_decode,
-            num_cpus=DECODE_CPUS,
-            fn_kwargs={"input_mode": plan.spec.input_mode, "max_pixels": cfg.max_pixels,
-                       "max_side": cfg.max_side, "storage_options": plan.input_options,
-                       "maps": {"root": plan.input, "prefix": plan.options.get("maps", "")} if uses_maps else None},
-        )
-        .map_batches(
-            StylizeActor,
-            batch_size=pool["batch_size"],
-            compute=ray.data.ActorPoolStrategy(size=pool["actors"]),
-            num_gpus=pool["num_gpus"],
-            num_cpus=pool["num_cpus"],
-            fn_constructor_kwargs={"operator": plan.spec.name, "options": plan.options,
-                                   "storage_options": plan.model_options, "max_batch": pool["batch_size"],
-                                   "threads": pool["threads"]},
-        )
-        .map_batches(
-            encode_and_write,
-            num_cpus=DECODE_CPUS,
-            fn_kwargs={"fmt": cfg.fmt, "quality": cfg.quality, "storage_options": plan.output_options},
-        )
+    ds = ds.repartition(target_num_rows_per_block=ROWS_PER_DECODE_TASK).map_batches(
+        read_and_decode,
+        num_cpus=DECODE_CPUS,
+        fn_kwargs={"input_mode": plan.spec.input_mode, "max_pixels": cfg.max_pixels, "max_side": cfg.max_side,
+                   "storage_options": plan.input_options, "companion": plan.companion, "root": plan.input},
+    )
+    ds = pool.stylize(ds, plan.model()).map_batches(
+        encode_and_write,
+        num_cpus=DECODE_CPUS,
+        fn_kwargs={"fmt": cfg.fmt, "quality": cfg.quality, "storage_options": plan.output_options},
     )
     totals = Totals(run_id=run_id, operator=plan.spec.name, config_hash=plan.config_hash)
     writer = ManifestWriter(plan.output, run_id, plan.output_options)

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import ray
 from PIL import Image
 
+from operators.spec import Companion
 from pipeline.archives import (
     archive_protocol,
     image_members,
@@ -24,7 +25,7 @@ from pipeline.archives import (
     split_member_url,
 )
 from pipeline.codecs import IMAGE_EXTENSIONS, DecodeError, decode_image, encode_image
-from pipeline.keys import KeyRejected, is_map, join_url, map_url, output_relpath
+from pipeline.keys import KeyRejected, companion_url, is_companion, join_url, output_relpath
 from pipeline.storage import filesystem, to_url, write_bytes
 
 Batch = dict[str, np.ndarray]
@@ -40,13 +41,14 @@ def objects(values: list) -> np.ndarray:
 
 def list_inputs(
     batch: Batch, *, output: str | None, fmt: str, storage_options: Mapping[str, Any], done: list[ray.ObjectRef],
-    skip_maps: bool = False,
+    companion: Companion | None = None,
 ) -> Iterator[Batch]:
     """Expand each input root into one row per image below it, with output key and resume status.
 
-    With `output` None (training data) rows carry no output key; with `skip_maps`, sibling
-    semantic maps (<name>.map.png) are companions, not inputs.
+    With `output` None (training data) rows carry no output key; companion images kept beside
+    their inputs (<name><suffix>.png) are not inputs themselves.
     """
+    sibling_suffix = companion.suffix if companion and not companion.prefix else None
     converted = ray.get(done[0]) if done else pa.array([], pa.string())
     out_root = filesystem(output, storage_options)[1] if output else None
     for root_url in batch["root"]:
@@ -61,7 +63,8 @@ def list_inputs(
             if archive_protocol(path):
                 members = [(member_url(to_url(fs, path), m), f"{posixpath.splitext(path)[0]}/{m}")
                            for m in image_members(fs, path)]
-            elif posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS and not (skip_maps and is_map(path)):
+            elif posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS and not (
+                    sibling_suffix and is_companion(path, sibling_suffix)):
                 members = [(to_url(fs, path), path)]
             else:
                 continue
@@ -101,14 +104,14 @@ def _listed(rows: list[tuple[str, str, str, str]], converted: pa.Array) -> Batch
 
 def read_and_decode(
     batch: Batch, *, input_mode: str, max_pixels: int, max_side: int, storage_options: Mapping[str, Any],
-    maps: dict[str, str] | None = None,
+    companion: Companion | None = None, root: str = "",
 ) -> Batch:
     """Fetch each pending input's bytes and decode them to an upright uint8 array.
 
-    With `maps` ({"root": INPUT, "prefix": MAPS or ""}), each input's semantic map is read too
-    and appended as three more channels, resized to the image with nearest-neighbour sampling.
+    With a `companion`, each input's companion image (found relative to the input root `root`)
+    is read too and appended as more channels, resized to the image with nearest-neighbour sampling.
     """
-    channels = (3 if input_mode == "RGB" else 1) + (3 if maps else 0)
+    channels = (3 if input_mode == "RGB" else 1) + (companion.channels if companion else 0)
     images, widths, heights, seconds = [], [], [], []
     archives: dict[str, Any] = {}
     statuses, errors = batch["status"].copy(), batch["error"].copy()
@@ -118,8 +121,9 @@ def read_and_decode(
         if statuses[i] == "pending":
             try:
                 image = decode_image(_read(str(url), storage_options, archives), input_mode, max_pixels, max_side)
-                if maps:
-                    image = np.concatenate([image, _semantic_map(str(url), image.shape, maps, storage_options)], -1)
+                if companion:
+                    extra = _companion(str(url), root, image.shape, companion, storage_options)
+                    image = np.concatenate([image, extra], -1)
             except DecodeError as exc:
                 statuses[i], errors[i] = "failed", str(exc)
             except OSError as exc:
@@ -147,18 +151,19 @@ def _read(url: str, storage_options: Mapping[str, Any], archives: dict[str, Any]
     return fs.cat_file(path)
 
 
-def _semantic_map(url: str, shape: tuple[int, ...], maps: dict[str, str], storage_options: Mapping[str, Any]) -> np.ndarray:
-    """The input's semantic map as (H, W, 3) uint8 at the image's size."""
-    location = map_url(url, maps["root"], maps["prefix"])
+def _companion(url: str, root: str, shape: tuple[int, ...], companion: Companion,
+               storage_options: Mapping[str, Any]) -> np.ndarray:
+    """The input's companion image as (H, W, C) uint8 at the image's size."""
+    location = companion_url(url, root, companion.suffix, companion.prefix)
     try:
         fs, path = filesystem(location, storage_options)
-        semantic = decode_image(fs.cat_file(path), "RGB")
+        image = decode_image(fs.cat_file(path), companion.mode)
     except (FileNotFoundError, DecodeError) as exc:
-        raise DecodeError(f"no usable semantic map at {location} ({exc}); put <name>.map.png beside the image "
-                          "or pass --set maps=URL") from None
-    if semantic.shape[:2] != shape[:2]:
-        semantic = np.asarray(Image.fromarray(semantic).resize((shape[1], shape[0]), Image.NEAREST))
-    return semantic
+        raise DecodeError(f"no usable {companion.what} at {location} ({exc}); {companion.hint}") from None
+    if image.shape[:2] != shape[:2]:
+        resized = Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image)
+        image = np.asarray(resized.resize((shape[1], shape[0]), Image.NEAREST)).reshape(shape[0], shape[1], -1)
+    return image
 
 
 def encode_and_write(batch: Batch, *, fmt: str, quality: int, storage_options: Mapping[str, Any]) -> Batch:

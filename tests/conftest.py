@@ -88,7 +88,7 @@ def vgg16_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _missing_text_data() -> str:
     """Why the handwriting data cannot be rendered here ('' when it can)."""
     from operators.errors import ConfigError
-    from pipeline.line_render import HAND_FONT, TYPED_FONTS, font_path, word_list
+    from pipeline.training.line_render import HAND_FONT, TYPED_FONTS, font_path, word_list
 
     try:
         for name in (HAND_FONT, *TYPED_FONTS["train"], *TYPED_FONTS["heldout"]):

@@ -52,6 +52,21 @@ def test_output_is_the_generator_on_inputs_scaled_to_plus_minus_one(animegan_wei
     assert np.abs(out.astype(np.float64) - expected).max() <= 1.0
 
 
+@pytest.mark.parametrize("size", [(257, 333), (31 + 32, 45), (64, 48)])
+def test_align_corners_runs_every_size_as_the_reference_does(animegan_weights: Path, size: tuple[int, int]) -> None:
+    """The reference generator with upsample_align takes the image as it is (no padding): so must we."""
+    net = Generator()
+    net.load_state_dict(torch.load(animegan_weights, weights_only=True))
+    net.eval()
+    image = photo(size[1], size[0], seed=3)
+    with torch.no_grad():
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+        reference = ((net(x, True)[0].permute(1, 2, 0).numpy() + 1.0) * 127.5).clip(0, 255)
+    out = build(animegan_weights, align_corners="true")(image[None])[0].astype(np.float64)
+    assert out.shape == reference.shape
+    assert np.percentile(np.abs(out - reference), 99.9) <= 1.0
+
+
 def test_upsampling_modes_differ(animegan_weights: Path) -> None:
     image = photo(64, 48)[None]
     assert not np.array_equal(build(animegan_weights, align_corners="true")(image),

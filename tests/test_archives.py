@@ -11,7 +11,8 @@ from conftest import BUCKET
 from images import encoded, photo
 from PIL import Image
 
-from pipeline.run import RunConfig, convert
+from pipeline.run import ConvertConfig, convert
+from pipeline.settings import ModelSettings
 
 FRAMES = {f"frames/{i:04d}.png": encoded(photo(24, 16, seed=i)) for i in range(3)}
 
@@ -38,22 +39,22 @@ def test_zip_members_are_records_mirrored_to_output(ray_cluster, tmp_path: Path)
     source = tmp_path / "in"
     source.mkdir()
     (source / "clip.zip").write_bytes(zip_bytes({**FRAMES, "frames/broken.png": b"oops", "notes.txt": b"x"}))
-    result = convert(RunConfig(input=str(source), output=str(tmp_path / "out"), operator="onnx",
-                               settings={"preset": "multistyle26"}))
+    result = convert(ConvertConfig(input=str(source), output=str(tmp_path / "out"), model=ModelSettings("onnx",
+                               {"preset": "multistyle26"})))
     assert (result.totals.inputs, result.totals.converted, result.totals.failed) == (4, 3, 1)
     for name in FRAMES:
         assert Image.open(tmp_path / "out" / "clip" / name).size == (24, 16)
     rows = pq.read_table(result.manifest).to_pylist()
     assert {r["input"] for r in rows} >= {f"zip://{name}::{source}/clip.zip" for name in FRAMES}
-    again = convert(RunConfig(input=str(source), output=str(tmp_path / "out"), operator="onnx",
-                              settings={"preset": "multistyle26"}))
+    again = convert(ConvertConfig(input=str(source), output=str(tmp_path / "out"), model=ModelSettings("onnx",
+                              {"preset": "multistyle26"})))
     assert again.totals.skipped == 3
 
 
 def test_tar_on_s3(ray_cluster, s3) -> None:
     s3.pipe(f"{BUCKET}/archives/in/shot.tar", tar_bytes(FRAMES))
-    result = convert(RunConfig(input=f"s3://{BUCKET}/archives/in", output=f"s3://{BUCKET}/archives/out",
-                               operator="onnx", settings={"preset": "multistyle26"}, fmt="jpg"))
+    result = convert(ConvertConfig(input=f"s3://{BUCKET}/archives/in", output=f"s3://{BUCKET}/archives/out",
+                               model=ModelSettings("onnx", {"preset": "multistyle26"}), fmt="jpg"))
     assert result.totals.converted == 3
     s3.invalidate_cache()
     assert sorted(s3.find(f"{BUCKET}/archives/out/shot/frames")) == [
@@ -65,7 +66,7 @@ def test_archive_output_packs_mirrored_members_and_resumes(ray_cluster, tmp_path
     source.mkdir()
     (source / "clip.zip").write_bytes(zip_bytes({**FRAMES, "frames/broken.png": b"oops"}))
     target = tmp_path / "result.zip"
-    cfg = RunConfig(input=str(source), output=str(target), operator="onnx", settings={"preset": "multistyle26"},
+    cfg = ConvertConfig(input=str(source), output=str(target), model=ModelSettings("onnx", {"preset": "multistyle26"}),
                     archive=True)
     result = convert(cfg)
     assert result.output == str(target) and result.exit_code == 1
@@ -82,8 +83,8 @@ def test_archive_output_packs_mirrored_members_and_resumes(ray_cluster, tmp_path
 def test_archive_output_tar_on_s3(ray_cluster, s3) -> None:
     s3.pipe(f"{BUCKET}/archives/tarout/in/a.png", encoded(photo(20, 20, seed=1)))
     s3.pipe(f"{BUCKET}/archives/tarout/in/sub/b.png", encoded(photo(20, 20, seed=2)))
-    result = convert(RunConfig(input=f"s3://{BUCKET}/archives/tarout/in", output=f"s3://{BUCKET}/archives/tarout/out.tar",
-                               operator="onnx", settings={"preset": "multistyle26"}, archive=True))
+    result = convert(ConvertConfig(input=f"s3://{BUCKET}/archives/tarout/in", output=f"s3://{BUCKET}/archives/tarout/out.tar",
+                               model=ModelSettings("onnx", {"preset": "multistyle26"}), archive=True))
     assert result.totals.converted == 2
     s3.invalidate_cache()
     with tarfile.open(fileobj=io.BytesIO(s3.cat(f"{BUCKET}/archives/tarout/out.tar"))) as archive:
@@ -96,5 +97,5 @@ def test_archive_output_needs_an_archive_name(tmp_path: Path) -> None:
     from operators.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"\.zip or \.tar"):
-        convert(RunConfig(input=str(tmp_path), output=str(tmp_path / "out"), operator="onnx",
-                          settings={"preset": "multistyle26"}, archive=True))
+        convert(ConvertConfig(input=str(tmp_path), output=str(tmp_path / "out"), model=ModelSettings("onnx",
+                          {"preset": "multistyle26"}), archive=True))

@@ -7,8 +7,10 @@ import pytest
 from PIL import Image
 from videos import make_shots_video
 
-from pipeline.comic import Panel, _caption, keyframes, layout_pages, shot_starts
-from pipeline.comic_run import ComicConfig, make_comic
+from pipeline.comic.pages import layout_pages
+from pipeline.comic.run import ComicConfig, make_comic
+from pipeline.comic.shots import Panel, _caption, keyframes, shot_starts
+from pipeline.settings import ModelSettings
 
 COLOURS = [(230, 30, 30), (30, 200, 40), (40, 60, 230), (240, 240, 60)]
 
@@ -48,8 +50,8 @@ def test_layout_keeps_aspect_and_numbers_pages() -> None:
 @pytest.mark.slow
 def test_comic_pages_and_pdf_from_a_video(ray_cluster, tmp_path: Path) -> None:
     video = make_shots_video(tmp_path / "cuts.mp4", COLOURS[:3])
-    result, pages, pdf = make_comic(ComicConfig(input=str(video), output=str(tmp_path / "comic"), operator="onnx",
-                                                settings={"preset": "multistyle26", "style": "5"}))
+    result, pages, pdf = make_comic(ComicConfig(input=str(video), output=str(tmp_path / "comic"), model=ModelSettings("onnx",
+                                                {"preset": "multistyle26", "style": "5"})))
     assert result.totals.converted == 3 and len(pages) == 1
     assert Path(pdf).read_bytes().startswith(b"%PDF") and Image.open(pages[0]).size == (1654, 2339)
     assert len(list((tmp_path / "comic" / "panels").glob("panel-*.png"))) == 3

@@ -13,9 +13,9 @@ from jobs import cli
 from operators.handwriting import LineConverter, UNetGenerator, shipped_checkpoint
 from operators.weights import load_into, load_state_dict
 from pipeline.codecs import encode_image
-from pipeline.handwriting_data import decode_png, page_lines, shard_table
-from pipeline.line_render import TYPED_FONTS, render_page
-from pipeline.train_handwriting import heldout_l1
+from pipeline.training.handwriting import heldout_l1
+from pipeline.training.line_render import TYPED_FONTS, render_page
+from pipeline.training.line_shards import decode_png, page_lines, shard_table
 
 pytestmark = needs_fonts  # renders Debian fonts (see README, Handwriting)
 

@@ -9,14 +9,14 @@ import pytest
 from conftest import needs_fonts
 
 from operators.handwriting import LINE_HEIGHT
-from pipeline.handwriting_data import (
+from pipeline.training.line_render import TYPED_FONTS, render_pair, sample_text, word_list
+from pipeline.training.line_shards import (
     LineDataConfig,
     crop_pairs,
     generate,
     heldout_pairs,
     shard_table,
 )
-from pipeline.line_render import TYPED_FONTS, render_pair, sample_text, word_list
 
 pytestmark = needs_fonts  # renders Debian fonts (see README, Handwriting)
 

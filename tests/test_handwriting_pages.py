@@ -14,8 +14,8 @@ from operators.text_lines import (
     normalise_paper,
     rotate,
 )
-from pipeline.handwriting_data import page_lines
-from pipeline.line_render import TYPED_FONTS, render_page
+from pipeline.training.line_render import TYPED_FONTS, render_page
+from pipeline.training.line_shards import page_lines
 
 pytestmark = needs_fonts  # renders Debian fonts (see README, Handwriting)
 

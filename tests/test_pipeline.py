@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +14,8 @@ from images import bad_and_odd_inputs, encoded, photo
 from PIL import Image
 
 from pipeline.manifest import ManifestWriter, converted_inputs
-from pipeline.run import RunConfig, convert
+from pipeline.run import ConvertConfig, convert
+from pipeline.settings import ModelSettings
 
 GOOD = {"a.jpg": encoded(photo(48, 40), "JPEG"), "sub/b.png": encoded(photo(37, 29)), "sub/deeper/c.PNG": encoded(photo(20, 30))}
 EXPECTED_FAILED = {"zero.jpg", "truncated.jpg", "text.jpg", "bomb.png"}
@@ -42,8 +44,8 @@ def s3_inputs(s3) -> str:
 
 def test_s3_to_s3_accounts_for_every_input(ray_cluster, s3, s3_inputs: str, animegan_weights: Path) -> None:
     s3.put(str(animegan_weights), f"{BUCKET}/models/paprika.pt")
-    cfg = RunConfig(input=f"s3://{s3_inputs}/", output=f"s3://{BUCKET}/anime/", operator="animegan",
-                    settings={"weights": f"s3://{BUCKET}/models/", "preset": "paprika"})
+    cfg = ConvertConfig(input=f"s3://{s3_inputs}/", output=f"s3://{BUCKET}/anime/", model=ModelSettings("animegan",
+                    {"weights": f"s3://{BUCKET}/models/", "preset": "paprika"}))
     s3.invalidate_cache()
     before = set(s3.find(BUCKET))
     result = convert(cfg)
@@ -85,10 +87,10 @@ def test_s3_to_s3_accounts_for_every_input(ray_cluster, s3, s3_inputs: str, anim
     assert {n for n, r in rows2.items() if r["status"] == "skipped"} == {n for n, s in statuses.items() if s == "converted"}
     assert again.totals.converted == 0 and again.totals.failed == len(failed)
 
-    forced = convert(RunConfig(**{**cfg.__dict__, "resume": False}))
+    forced = convert(replace(cfg, resume=False))
     assert forced.totals.converted == result.totals.converted and forced.totals.skipped == 0
 
-    changed = convert(RunConfig(**{**cfg.__dict__, "settings": {**cfg.settings, "align_corners": "true"}}))
+    changed = convert(replace(cfg, model=ModelSettings("animegan", {**cfg.model.settings, "align_corners": "true"})))
     assert changed.totals.converted == result.totals.converted  # another config is not "already done"
 
 
@@ -96,8 +98,8 @@ def test_new_inputs_only_on_rerun(ray_cluster, tmp_path: Path, animegan_weights:
     source, out = tmp_path / "in", tmp_path / "out"
     source.mkdir()
     (source / "one.png").write_bytes(encoded(photo(24, 24)))
-    cfg = RunConfig(input=str(source), output=str(out), operator="animegan",
-                    settings={"weights": str(animegan_weights)}, fmt="jpg")
+    cfg = ConvertConfig(input=str(source), output=str(out), model=ModelSettings("animegan",
+                    {"weights": str(animegan_weights)}), fmt="jpg")
     first = convert(cfg)
     assert first.totals.converted == 1 and first.exit_code == 0
     (source / "two.webp").write_bytes(encoded(photo(30, 20), "WEBP"))
@@ -109,18 +111,18 @@ def test_new_inputs_only_on_rerun(ray_cluster, tmp_path: Path, animegan_weights:
 
 def test_output_inside_input_is_not_reconverted(ray_cluster, tmp_path: Path, animegan_weights: Path) -> None:
     (tmp_path / "a.png").write_bytes(encoded(photo(24, 24)))
-    cfg = RunConfig(input=str(tmp_path), output=str(tmp_path / "styled"), operator="animegan",
-                    settings={"weights": str(animegan_weights)})
+    cfg = ConvertConfig(input=str(tmp_path), output=str(tmp_path / "styled"), model=ModelSettings("animegan",
+                    {"weights": str(animegan_weights)}))
     convert(cfg)
-    second = convert(RunConfig(**{**cfg.__dict__, "resume": False}))
+    second = convert(replace(cfg, resume=False))
     assert second.totals.inputs == 1
 
 
 def test_single_file_input_and_max_side(ray_cluster, tmp_path: Path) -> None:
     image = tmp_path / "big.png"
     image.write_bytes(encoded(photo(120, 60)))
-    result = convert(RunConfig(input=str(image), output=str(tmp_path / "out"), operator="onnx",
-                               settings={"preset": "multistyle26"}, max_side=40))
+    result = convert(ConvertConfig(input=str(image), output=str(tmp_path / "out"), model=ModelSettings("onnx",
+                               {"preset": "multistyle26"}), max_side=40))
     assert result.totals.converted == 1
     assert Image.open(tmp_path / "out" / "big.png").size == (40, 20)
 

@@ -11,7 +11,8 @@ from PIL import Image
 
 from operators.regional_nst import nearest_patches, palette_of, region_masks
 from operators.registry import get_operator
-from pipeline.run import RunConfig, convert
+from pipeline.run import ConvertConfig, convert
+from pipeline.settings import ModelSettings
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 
@@ -103,9 +104,9 @@ def test_maps_travel_beside_inputs_through_the_pipeline(ray_cluster, tmp_path: P
     mask[:, 20:] = 255
     (source / "photo.map.png").write_bytes(encoded(mask))
     (source / "lonely.png").write_bytes(encoded(photo(40, 32)))  # no map beside it
-    result = convert(RunConfig(input=str(source), output=str(tmp_path / "out"), operator="regional-nst",
-                               settings={"mode": "mask", "vgg_weights": str(vgg19_weights), "style": str(style_files[0]),
-                                         "size": "32", "steps": "5"}))
+    result = convert(ConvertConfig(input=str(source), output=str(tmp_path / "out"), model=ModelSettings("regional-nst",
+                               {"mode": "mask", "vgg_weights": str(vgg19_weights), "style": str(style_files[0]),
+                                         "size": "32", "steps": "5"})))
     assert (result.totals.inputs, result.totals.converted, result.totals.failed) == (2, 1, 1)
     out = np.asarray(Image.open(tmp_path / "out" / "photo.png"))
     assert np.array_equal(out[:, :20], photo(40, 32)[:, :20])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from videos import moving_pattern
 
-from pipeline.temporal import flicker, relative_flicker, stabilise
+from pipeline.video.temporal import flicker, relative_flicker, stabilise
 
 
 def jittered(frames: np.ndarray, seed: int = 0) -> np.ndarray:

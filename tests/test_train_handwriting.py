@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,12 +11,9 @@ from conftest import BUCKET, needs_fonts
 from jobs import cli
 from jobs.common import run_command
 from operators.registry import get_operator
-from pipeline.handwriting_data import LineDataConfig, generate, heldout_pairs
-from pipeline.train_handwriting import (
-    HandwritingTrainConfig,
-    heldout_l1,
-    train_handwriting,
-)
+from pipeline.training.handwriting import HandwritingHyperparameters, heldout_l1, train_handwriting
+from pipeline.training.line_shards import LineDataConfig, generate, heldout_pairs
+from pipeline.training.trainer import TrainRun
 
 pytestmark = needs_fonts  # renders Debian fonts (see README, Handwriting)
 
@@ -24,9 +22,9 @@ pytestmark = needs_fonts  # renders Debian fonts (see README, Handwriting)
 def test_two_workers_write_a_checkpoint_the_operator_loads_and_resume(ray_cluster, s3) -> None:
     data = f"s3://{BUCKET}/hw-train/lines"
     generate(LineDataConfig(output=data, train_lines=24, heldout_lines=4, shard_lines=12, seed=5))
-    cfg = HandwritingTrainConfig(data=data, output=f"s3://{BUCKET}/hw-train/run", crop_width=64, batch_size=4,
-                                 epochs=1, max_steps=2, workers=2, checkpoint_every=1, heldout_lines=4)
-    final = train_handwriting(cfg)
+    run = TrainRun(data=data, output=f"s3://{BUCKET}/hw-train/run", max_steps=2, workers=2, checkpoint_every=1)
+    hyper = HandwritingHyperparameters(crop_width=64, batch_size=4, epochs=1, heldout_lines=4)
+    final = train_handwriting(run, hyper)
     assert final == f"s3://{BUCKET}/hw-train/run/handwriting.pth"
     s3.invalidate_cache()
     assert s3.find(f"{BUCKET}/hw-train/run/checkpoints")
@@ -38,7 +36,7 @@ def test_two_workers_write_a_checkpoint_the_operator_loads_and_resume(ray_cluste
     assert stylize(typed[None, ..., None]).shape == (1, *typed.shape, 1)
 
     first = s3.cat(final)
-    resumed = train_handwriting(HandwritingTrainConfig(**{**cfg.__dict__, "max_steps": 3, "epochs": 2}))
+    resumed = train_handwriting(replace(run, max_steps=3), replace(hyper, epochs=2))
     s3.invalidate_cache()
     assert resumed == final and s3.cat(final) != first
     assert [m["epoch"] for m in json.loads(s3.cat(f"{BUCKET}/hw-train/run/metrics.json"))] == [1, 2]

@@ -1,14 +1,16 @@
 """`stylebatch video`: segments in parallel, same frames and duration, sound kept, segment resume."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import BUCKET
 from videos import describe, make_video
 
-from pipeline.video import plan_segments, probe
-from pipeline.video_run import VideoConfig, convert_video
+from pipeline.settings import ModelSettings
+from pipeline.video.run import VideoConfig, convert_video
+from pipeline.video.segments import plan_segments, probe
 
 SETTINGS = {"preset": "multistyle26", "style": "3"}
 
@@ -26,7 +28,7 @@ def test_probe_and_segments_start_at_keyframes(tmp_path: Path) -> None:
 def test_video_converts_with_frames_duration_and_sound(ray_cluster, tmp_path: Path) -> None:
     source = make_video(tmp_path / "movie.mp4", frames=72)
     output = tmp_path / "out" / "movie-styled.mp4"
-    result = convert_video(VideoConfig(input=str(source), output=str(output), operator="onnx", settings=SETTINGS,
+    result = convert_video(VideoConfig(input=str(source), output=str(output), model=ModelSettings("onnx", SETTINGS),
                                        segment_seconds=1.0, crf=20, preset="veryfast", deflicker=0.7))
     assert result.exit_code == 0 and result.totals.converted == 3
     assert "flicker" in result.note and "less" in result.note
@@ -42,7 +44,7 @@ def test_segment_resume_redoes_only_missing_segments(ray_cluster, s3, tmp_path: 
     source = make_video(tmp_path / "clip.mp4", frames=72)
     s3.put(str(source), f"{BUCKET}/videos/clip.mp4")
     cfg = VideoConfig(input=f"s3://{BUCKET}/videos/clip.mp4", output=f"s3://{BUCKET}/videos-out/clip.mp4",
-                      operator="onnx", settings=SETTINGS, segment_seconds=1.0, preset="veryfast", keep_segments=True)
+                      model=ModelSettings("onnx", SETTINGS), segment_seconds=1.0, preset="veryfast", keep_segments=True)
     first = convert_video(cfg)
     assert first.totals.converted == 3
     s3.invalidate_cache()
@@ -71,7 +73,7 @@ def test_subtitle_and_audio_streams_are_copied(ray_cluster, tmp_path: Path) -> N
     events = [(0.2, 1.0, "First words"), (1.5, 2.5, "Second words")]
     source = make_video(tmp_path / "talk.mkv", frames=72, subtitles=events)
     output = tmp_path / "talk-styled.mkv"
-    result = convert_video(VideoConfig(input=str(source), output=str(output), operator="onnx", settings=SETTINGS,
+    result = convert_video(VideoConfig(input=str(source), output=str(output), model=ModelSettings("onnx", SETTINGS),
                                        segment_seconds=1.0, preset="veryfast"))
     assert result.exit_code == 0
     after = describe(output)
@@ -96,8 +98,8 @@ def test_frame_archive_is_a_video_input_with_fps(ray_cluster, s3, tmp_path: Path
         archive.writestr("shot/notes.txt", b"not a frame")
     s3.pipe(f"{BUCKET}/videos/frames.zip", buffer.getvalue())
     output = tmp_path / "frames.mp4"
-    cfg = VideoConfig(input=f"s3://{BUCKET}/videos/frames.zip", output=str(output), operator="onnx",
-                      settings=SETTINGS, segment_seconds=0.5, preset="veryfast", fps=12)
+    cfg = VideoConfig(input=f"s3://{BUCKET}/videos/frames.zip", output=str(output), model=ModelSettings("onnx",
+                      SETTINGS), segment_seconds=0.5, preset="veryfast", fps=12)
     result = convert_video(cfg)
     assert result.exit_code == 0 and result.totals.converted == 5  # 6 frames (0.5 s at 12 fps) per segment
     after = describe(output)
@@ -105,4 +107,4 @@ def test_frame_archive_is_a_video_input_with_fps(ray_cluster, s3, tmp_path: Path
     from operators.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--fps"):
-        convert_video(VideoConfig(**{**cfg.__dict__, "fps": None}))
+        convert_video(replace(cfg, fps=None))

@@ -9,8 +9,10 @@ from PIL import Image
 
 from operators.errors import ConfigError
 from pipeline.codecs import encode_image
-from pipeline.comic import keyframes, layout_pages
-from pipeline.run import RunConfig, RunResult, convert
+from pipeline.comic.pages import layout_pages
+from pipeline.comic.shots import keyframes
+from pipeline.run import ConvertConfig, RunResult, convert
+from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.storage import filesystem, is_local, normalise, options_for, to_url
 
 
@@ -20,17 +22,14 @@ class ComicConfig:
 
     input: str
     output: str
-    operator: str
-    settings: dict[str, str] = field(default_factory=dict)
+    model: ModelSettings
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    storage_options: dict[str, Any] = field(default_factory=dict)
     threshold: float = 0.35
     panel_seconds: float = 8.0
     columns: int = 2
     rows: int = 3
     max_side: int = 0
-    batch_size: int | None = None
-    actors: int | None = None
-    gpus_per_actor: float | None = None
-    storage_options: dict[str, Any] = field(default_factory=dict)
 
 
 def make_comic(cfg: ComicConfig) -> tuple[RunResult, list[str], str]:
@@ -47,10 +46,8 @@ def make_comic(cfg: ComicConfig) -> tuple[RunResult, list[str], str]:
     names = [f"panel-{k:04d}" for k in range(len(panels))]
     for name, panel in zip(names, panels):
         fs.pipe_file(f"{root}/keyframes/{name}.png", encode_image(panel.frame, "png"))
-    result = convert(RunConfig(input=f"{output}/keyframes", output=f"{output}/panels", operator=cfg.operator,
-                               settings=cfg.settings, max_side=cfg.max_side, batch_size=cfg.batch_size,
-                               actors=cfg.actors, gpus_per_actor=cfg.gpus_per_actor,
-                               storage_options=cfg.storage_options))
+    result = convert(ConvertConfig(input=f"{output}/keyframes", output=f"{output}/panels", model=cfg.model,
+                                   pool=cfg.pool, storage_options=cfg.storage_options, max_side=cfg.max_side))
     pictures = []
     for name, panel in zip(names, panels):
         styled = f"{root}/panels/{name}.png"

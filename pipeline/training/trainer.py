@@ -1,9 +1,11 @@
-"""Ray Train plumbing shared by training jobs: image datasets, storage for checkpoints, the final file."""
+"""Ray Train plumbing shared by training jobs: the run settings, one TorchTrainer for every job,
+image datasets, checkpoints in object storage, the final file."""
 from __future__ import annotations
 
 import io
 import os
 import tempfile
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -12,10 +14,56 @@ import ray
 import ray.train
 import torch
 from PIL import Image
+from ray.train import CheckpointConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
 
 from operators.errors import ConfigError
+from pipeline.cluster import ensure_ray
 from pipeline.stages import list_inputs, read_and_decode
-from pipeline.storage import filesystem, is_local, write_bytes
+from pipeline.storage import filesystem, is_local, normalise, options_for, write_bytes
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """Where a training run reads and writes and how it runs: the train command's shared flags."""
+
+    data: str
+    output: str
+    workers: int = 1
+    use_gpu: bool = False
+    max_steps: int = 0
+    checkpoint_every: int = 500
+    seed: int = 42
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_url(self) -> str:
+        return normalise(self.output).rstrip("/")
+
+    @property
+    def output_options(self) -> dict[str, Any]:
+        return options_for(self.output_url, self.storage_options)
+
+
+def fit(name: str, loop: Callable[[dict[str, Any]], None], run: TrainRun, hyperparameters: Any,
+        dataset: Callable[[], ray.data.Dataset], what: str, **config: Any) -> dict[str, Any]:
+    """Run `loop` on `run.workers` Ray Train workers (DDP; CPU, or one GPU each), checkpointing to
+    OUTPUT/checkpoints (resumed from there when the same OUTPUT is trained again); return the
+    state in the last checkpoint. `dataset` makes the training data once Ray is up; `what` names
+    it in the error for a run that wrote nothing. The loop's config holds the run settings, the `hyperparameters`
+    dataclass's fields, torch threads per worker and `config`."""
+    ensure_ray(dashboard=True)
+    storage_path, storage_fs = checkpoint_storage(run.output_url, run.output_options)
+    trainer = TorchTrainer(
+        loop,
+        train_loop_config={**asdict(run), **asdict(hyperparameters), "threads": worker_threads(run.workers), **config},
+        scaling_config=ScalingConfig(num_workers=run.workers, use_gpu=run.use_gpu,
+                                     resources_per_worker={"CPU": 0.5, **({"GPU": 1} if run.use_gpu else {})}),
+        run_config=ray.train.RunConfig(name=name, storage_path=storage_path, storage_filesystem=storage_fs,
+                                       checkpoint_config=CheckpointConfig(num_to_keep=2)),
+        datasets={"train": dataset()},
+    )
+    return final_state(trainer.fit(), what)
 
 
 def square_crops(batch: dict[str, np.ndarray], *, size: int) -> dict[str, np.ndarray]:

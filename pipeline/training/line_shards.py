@@ -22,7 +22,8 @@ from PIL import Image
 from operators.handwriting import LINE_HEIGHT
 from pipeline.cluster import ensure_ray
 from pipeline.codecs import encode_image
-from pipeline.line_render import (
+from pipeline.storage import filesystem, normalise, options_for, write_bytes
+from pipeline.training.line_render import (
     HAND_FONT,
     TYPED_FONTS,
     font_path,
@@ -31,7 +32,6 @@ from pipeline.line_render import (
     sample_text,
     word_list,
 )
-from pipeline.storage import filesystem, normalise, options_for, write_bytes
 
 SPLITS = {"train": 0, "heldout": 1}
 MAX_CHARS = 48

@@ -1,21 +1,14 @@
-"""Whole videos: probe, split at keyframes, stylize segments in parallel, encode, join with the sound.
-
-Each segment is one record: a Ray task decodes its frames (seeking to its keyframe), the
-operator actor pool stylizes them in batches, a task encodes them to a segment file in the
-work area, and the driver joins the segment files with the input's audio and subtitle streams.
-Finished segments survive a killed run; a rerun redoes only the missing ones.
-"""
+"""One video segment's work: probe the source, plan segments of frame ranges, decode a segment
+(a video seeked to its keyframe, or a range of frame-archive members), encode it to H.264."""
 from __future__ import annotations
 
-import contextlib
-import heapq
 import os
 import re
 import tempfile
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import av
 import numpy as np
@@ -25,7 +18,7 @@ from pipeline.archives import image_members, member_url, open_archive, read_memb
 from pipeline.codecs import DecodeError, decode_image
 from pipeline.stages import objects
 from pipeline.storage import filesystem, is_local
-from pipeline.temporal import flicker, stabilise
+from pipeline.video.temporal import flicker, stabilise
 
 SEGMENT_NAME = "seg-{:06d}.mp4"
 
@@ -211,67 +204,3 @@ def write_h264(frames: np.ndarray, path: str, fps: Fraction, crf: int, preset: s
             frame.pts = index
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
-
-
-def join_segments(fs_work, segment_paths: list[str], frame_counts: list[int], source: str | None, output: str,
-                  fps: Fraction, storage_options: Mapping[str, Any], output_options: Mapping[str, Any]) -> None:
-    """Concatenate segment files (paths on `fs_work`; video packets re-timed, not re-encoded) with the
-    audio and subtitle streams of `source` (a video; None for frame archives) into OUTPUT."""
-    with tempfile.TemporaryDirectory() as folder:
-        local = os.path.join(folder, "joined" + (os.path.splitext(output)[1] or ".mp4"))
-        with av.open(local, "w") as out, contextlib.ExitStack() as stack:
-            with fs_work.open(segment_paths[0], "rb") as f, av.open(f) as first:
-                video_out = out.add_stream_from_template(first.streams.video[0])
-            copied = []
-            if source is not None:
-                fs_in, source_path = filesystem(source, storage_options)
-                src = stack.enter_context(av.open(stack.enter_context(fs_in.open(source_path, "rb"))))
-                copied = [(s, out.add_stream_from_template(s)) for s in (*src.streams.audio, *src.streams.subtitles)
-                          if _can_copy(s, out)]
-            sources = [_segment_packets(fs_work, segment_paths, frame_counts, fps, video_out)]
-            sources += [_copied_packets(source, storage_options, s.index, target) for s, target in copied]
-            for _, _, packet in heapq.merge(*sources, key=lambda item: (item[0], item[1])):
-                out.mux(packet)
-        fs_out, output_path = filesystem(output, output_options)
-        if is_local(fs_out):
-            fs_out.makedirs(os.path.dirname(output_path) or ".", exist_ok=True)
-        fs_out.put_file(local, output_path)
-
-
-def _can_copy(stream: av.stream.Stream, out: av.container.OutputContainer) -> bool:
-    """Whether the output container can carry this stream's codec as it is."""
-    return stream.codec_context is not None and out.supported_codecs is not None and \
-        stream.codec_context.name in out.supported_codecs
-
-
-def _segment_packets(fs, paths: list[str], counts: list[int], fps: Fraction, target) -> Iterator[tuple]:
-    """Video packets of every segment in order, shifted by the frames before it -> (seconds, order, packet)."""
-    offset_frames = 0
-    order = 0
-    for path, count in zip(paths, counts):
-        with fs.open(path, "rb") as f, av.open(f) as container:
-            stream = container.streams.video[0]
-            shift = round(Fraction(offset_frames) / fps / stream.time_base)
-            for packet in container.demux(stream):
-                if packet.pts is None:
-                    continue
-                packet.pts += shift
-                packet.dts = (packet.dts if packet.dts is not None else packet.pts - shift) + shift
-                seconds = float(packet.dts * stream.time_base)
-                packet.stream = target
-                order += 1
-                yield seconds, order, packet
-        offset_frames += count
-
-
-def _copied_packets(source: str, storage_options: Mapping[str, Any], index: int, target) -> Iterator[tuple]:
-    """Packets of one source stream, unchanged -> (seconds, order, packet)."""
-    fs, path = filesystem(source, storage_options)
-    with fs.open(path, "rb") as f, av.open(f) as container:
-        stream = container.streams[index]
-        for order, packet in enumerate(container.demux(stream)):
-            if packet.dts is None:
-                continue
-            seconds = float(packet.dts * stream.time_base)
-            packet.stream = target
-            yield seconds, order, packet

@@ -1,14 +1,12 @@
 """`stylebatch train fast-nst`: Johnson et al.'s perceptual-loss training on Ray Train (DDP)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import ray
 import ray.train
 import torch
-from ray.train import CheckpointConfig, RunConfig, ScalingConfig
-from ray.train.torch import TorchTrainer
 
 from operators.fast_nst import (
     CONTENT_LAYER,
@@ -18,46 +16,36 @@ from operators.fast_nst import (
     style_targets,
 )
 from operators.tensors import load_rgb, resize, to_tensor
-from operators.vgg import load_vgg
-from operators.weights import read_bytes
-from pipeline.cluster import ensure_ray
+from operators.vgg import check_vgg, load_vgg
+from operators.weights import read_bytes, require_file
 from pipeline.storage import normalise, options_for
-from pipeline.training import (
-    checkpoint_storage,
-    final_state,
+from pipeline.training.trainer import (
+    TrainRun,
+    fit,
     image_dataset,
     report,
     restore_state,
     unwrap,
-    worker_threads,
     write_state_dict,
 )
 
 FINAL_NAME = "fast-nst.pth"
 
 
-@dataclass
-class FastNSTTrainConfig:
-    """The training run's settings (the CLI's flags)."""
+@dataclass(frozen=True)
+class FastNSTHyperparameters:
+    """What fast-nst learns from and how (the train command's fast-nst flags)."""
 
-    data: str
-    output: str
     style: str
     vgg_weights: str
     image_size: int = 256
     style_size: int = 256
     batch_size: int = 4
     epochs: int = 2
-    max_steps: int = 0
     lr: float = 1e-3
     content_weight: float = 1e5
     style_weight: float = 1e10
     tv_weight: float = 0.0
-    workers: int = 1
-    use_gpu: bool = False
-    checkpoint_every: int = 500
-    seed: int = 42
-    storage_options: dict[str, Any] = field(default_factory=dict)
 
 
 def train_loop(config: dict[str, Any]) -> None:
@@ -99,30 +87,18 @@ def train_loop(config: dict[str, Any]) -> None:
         report({"epoch": epoch, "step": step, **{k: float(v) for k, v in losses.items()}}, snapshot)
 
 
-def train_fast_nst(cfg: FastNSTTrainConfig) -> str:
+def train_fast_nst(run: TrainRun, hyper: FastNSTHyperparameters) -> str:
     """Train, write OUTPUT/checkpoints/... while going and OUTPUT/fast-nst.pth at the end; returns its URL.
 
     Rerunning with the same OUTPUT resumes from the last checkpoint.
     """
-    output = normalise(cfg.output)
-    data_options = options_for(normalise(cfg.data), cfg.storage_options)
-    model_options = options_for(cfg.style, cfg.storage_options)
-    load_vgg("vgg16", cfg.vgg_weights, [CONTENT_LAYER, *STYLE_LAYERS], model_options)  # fail fast
-    read_bytes(cfg.style, model_options)
-    ensure_ray(dashboard=True)
-    storage_path, storage_fs = checkpoint_storage(output, options_for(output, cfg.storage_options))
-    config = {**asdict(cfg), "model_options": model_options,
-              "threads": worker_threads(cfg.workers)}
-    trainer = TorchTrainer(
-        train_loop,
-        train_loop_config=config,
-        scaling_config=ScalingConfig(num_workers=cfg.workers, use_gpu=cfg.use_gpu,
-                                     resources_per_worker={"CPU": 0.5, **({"GPU": 1} if cfg.use_gpu else {})}),
-        run_config=RunConfig(name="fast-nst", storage_path=storage_path, storage_filesystem=storage_fs,
-                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
-        datasets={"train": image_dataset(normalise(cfg.data), cfg.image_size, data_options)},
-    )
-    state = final_state(trainer.fit(), f"image under {cfg.data}")
-    final = f"{output}/{FINAL_NAME}"
-    write_state_dict(state["model"], final, options_for(output, cfg.storage_options))
+    data = normalise(run.data)
+    model_options = options_for(hyper.style, run.storage_options)
+    check_vgg("vgg16", hyper.vgg_weights, [CONTENT_LAYER, *STYLE_LAYERS], model_options)  # fail fast
+    require_file(hyper.style, model_options)
+    state = fit("fast-nst", train_loop, run, hyper,
+                lambda: image_dataset(data, hyper.image_size, options_for(data, run.storage_options)),
+                f"image under {run.data}", model_options=model_options)
+    final = f"{run.output_url}/{FINAL_NAME}"
+    write_state_dict(state["model"], final, run.output_options)
     return final

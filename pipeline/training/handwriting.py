@@ -8,15 +8,13 @@ target, against the typed input as it is) and a checkpoint goes to OUTPUT/checkp
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import ray
 import ray.train
 import torch
-from ray.train import CheckpointConfig, RunConfig, ScalingConfig
-from ray.train.torch import TorchTrainer
 
 from operators.errors import ConfigError
 from operators.handwriting import (
@@ -26,16 +24,14 @@ from operators.handwriting import (
     discriminator_loss,
     generator_loss,
 )
-from pipeline.cluster import ensure_ray
-from pipeline.handwriting_data import heldout_pairs, training_pairs
 from pipeline.storage import filesystem, normalise, options_for, write_bytes
-from pipeline.training import (
-    checkpoint_storage,
-    final_state,
+from pipeline.training.line_shards import heldout_pairs, training_pairs
+from pipeline.training.trainer import (
+    TrainRun,
+    fit,
     report,
     restore_state,
     unwrap,
-    worker_threads,
     write_state_dict,
 )
 
@@ -43,27 +39,19 @@ FINAL_NAME = "handwriting.pth"
 METRICS_NAME = "metrics.json"
 
 
-@dataclass
-class HandwritingTrainConfig:
-    """The training run's settings (the CLI's flags)."""
+@dataclass(frozen=True)
+class HandwritingHyperparameters:
+    """How the U-Net GAN learns (the train command's handwriting flags)."""
 
-    data: str
-    output: str
     crop_width: int = 256
     batch_size: int = 8
     epochs: int = 10
-    max_steps: int = 0
     lr: float = 2e-4
     alpha: float = 1.0
     beta: float = 1.0
     gamma: float = 0.01
     intensity: str = "l1"
     heldout_lines: int = 200
-    workers: int = 2
-    use_gpu: bool = False
-    checkpoint_every: int = 500
-    seed: int = 42
-    storage_options: dict[str, Any] = field(default_factory=dict)
 
 
 def heldout_l1(convert: Callable[[list[np.ndarray]], list[np.ndarray]],
@@ -150,38 +138,25 @@ def train_loop(config: dict[str, Any]) -> None:
         report(metrics, snapshot)
 
 
-def train_handwriting(cfg: HandwritingTrainConfig) -> str:
+def train_handwriting(run: TrainRun, hyper: HandwritingHyperparameters) -> str:
     """Train, checkpointing to OUTPUT/checkpoints; write OUTPUT/handwriting.pth (generator state
     dict, float16) and OUTPUT/metrics.json (each epoch's losses and held-out figure); return the .pth URL.
 
     Rerunning with the same OUTPUT resumes from the last checkpoint.
     """
-    if cfg.intensity not in ("l1", "l2"):
-        raise ConfigError(f"--intensity must be l1 or l2, not {cfg.intensity!r}")
-    output = normalise(cfg.output).rstrip("/")
-    data = normalise(cfg.data).rstrip("/")
-    data_options = options_for(data, cfg.storage_options)
+    if hyper.intensity not in ("l1", "l2"):
+        raise ConfigError(f"--intensity must be l1 or l2, not {hyper.intensity!r}")
+    data = normalise(run.data).rstrip("/")
+    data_options = options_for(data, run.storage_options)
     fs, root = filesystem(data, data_options)
     if not fs.glob(f"{root}/train/*.parquet"):
-        raise ConfigError(f"no line shards under {cfg.data}/train: write them with `stylebatch handwriting-data {cfg.data}`")
-    ensure_ray(dashboard=True)
-    output_options = options_for(output, cfg.storage_options)
-    storage_path, storage_fs = checkpoint_storage(output, output_options)
-    config = {**asdict(cfg), "data": data, "data_options": data_options, "threads": worker_threads(cfg.workers),
-              "metrics_url": f"{output}/{METRICS_NAME}", "output_options": output_options}
-    trainer = TorchTrainer(
-        train_loop,
-        train_loop_config=config,
-        scaling_config=ScalingConfig(num_workers=cfg.workers, use_gpu=cfg.use_gpu,
-                                     resources_per_worker={"CPU": 0.5, **({"GPU": 1} if cfg.use_gpu else {})}),
-        run_config=RunConfig(name="handwriting", storage_path=storage_path, storage_filesystem=storage_fs,
-                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
-        datasets={"train": training_pairs(data, cfg.crop_width, data_options)},
-    )
-    state = final_state(trainer.fit(), f"line pair under {cfg.data}/train")
-    final = f"{output}/{FINAL_NAME}"
+        raise ConfigError(f"no line shards under {run.data}/train: write them with `stylebatch handwriting-data {run.data}`")
+    state = fit("handwriting", train_loop, run, hyper, lambda: training_pairs(data, hyper.crop_width, data_options),
+                f"line pair under {run.data}/train", data=data, data_options=data_options,
+                metrics_url=f"{run.output_url}/{METRICS_NAME}", output_options=run.output_options)
+    final = f"{run.output_url}/{FINAL_NAME}"
     generator = {k: v.half() if v.is_floating_point() else v for k, v in state["generator"].items()}
-    write_state_dict(generator, final, output_options)
+    write_state_dict(generator, final, run.output_options)
     return final
 
 

@@ -12,27 +12,23 @@ import ray
 from operators.errors import ConfigError
 from pipeline.archives import archive_protocol
 from pipeline.cluster import ensure_ray
-from pipeline.inference import SegmentStylizeActor
+from pipeline.inference import ActorPool
 from pipeline.manifest import ManifestWriter, Totals
-from pipeline.run import (
-    DECODE_CPUS,
-    RunConfig,
-    RunResult,
-    actor_resources,
-    new_run_id,
-    prepare,
-)
+from pipeline.run import DECODE_CPUS, ConvertConfig, Plan, RunResult, new_run_id, prepare
+from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.storage import filesystem, to_url
-from pipeline.video import (
+from pipeline.video.join import join_segments
+from pipeline.video.segments import (
     SEGMENT_NAME,
+    VideoInfo,
     decode_frame_segments,
     decode_segments,
     encode_segments,
-    join_segments,
     plan_segments,
     probe,
     probe_frames,
 )
+from pipeline.video.stylize import SegmentStylizeActor
 
 WORK_SUFFIX = ".work"
 
@@ -43,16 +39,13 @@ class VideoConfig:
 
     input: str
     output: str
-    operator: str
-    settings: dict[str, str] = field(default_factory=dict)
+    model: ModelSettings
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    storage_options: dict[str, Any] = field(default_factory=dict)
     max_side: int = 0
     segment_seconds: float = 10.0
     crf: int = 18
     preset: str = "medium"
-    batch_size: int | None = None
-    actors: int | None = None
-    gpus_per_actor: float | None = None
-    storage_options: dict[str, Any] = field(default_factory=dict)
     resume: bool = True
     keep_segments: bool = False
     deflicker: float = 0.0
@@ -66,10 +59,11 @@ def work_area(output: str, config_hash: str) -> str:
 
 def convert_video(cfg: VideoConfig) -> RunResult:
     """Stylize a whole video; totals count segments, the summary line reports frames/s."""
-    image_cfg = RunConfig(input=cfg.input, output=cfg.output, operator=cfg.operator, settings=cfg.settings,
-                          max_side=cfg.max_side, batch_size=cfg.batch_size, actors=cfg.actors,
-                          gpus_per_actor=cfg.gpus_per_actor, storage_options=cfg.storage_options)
-    plan = prepare(image_cfg)
+    plan = prepare(ConvertConfig(input=cfg.input, output=cfg.output, model=cfg.model, pool=cfg.pool,
+                                 storage_options=cfg.storage_options, max_side=cfg.max_side))
+    if plan.companion:
+        raise ConfigError(f"operator {plan.spec.name} reads a {plan.companion.what} with every image; "
+                          "video frames have none (choose a mode or operator without one)")
     frame_archive = archive_protocol(plan.input) is not None
     if frame_archive and not cfg.fps:
         raise ConfigError(f"{cfg.input} is a frame archive, which has no frame rate: pass --fps (e.g. --fps 24)")
@@ -95,28 +89,23 @@ def convert_video(cfg: VideoConfig) -> RunResult:
     todo = [{"segment": i, "start": a, "end": b} for i, (a, b) in enumerate(segments) if names[i] not in done]
 
     ensure_ray()
-    pool = actor_resources(image_cfg, plan.spec)
+    pool = ActorPool.for_cluster(cfg.pool, plan.spec)
     run_id = new_run_id()
     started = time.perf_counter()
     totals = Totals(run_id=run_id, operator=plan.spec.name, config_hash=config_hash)
     writer = ManifestWriter(work, run_id, plan.output_options)
     skipped = [i for i in range(len(segments)) if names[i] in done]
     _record(writer, totals, skipped, ["skipped"] * len(skipped), [""] * len(skipped), segments, names, plan, info,
-            run_id, config_hash, cfg)
+            run_id, config_hash)
     flicker_sums = {"flicker_in": 0.0, "flicker_raw": 0.0, "flicker_out": 0.0}
     converted_frames = 0  # frames stylized by this run (a resumed run skips finished segments)
     if todo:
+        ds = ray.data.from_items(todo).repartition(target_num_rows_per_block=1).map_batches(
+            decode, batch_size=1, num_cpus=DECODE_CPUS,
+            fn_kwargs={"url": plan.input, "max_side": cfg.max_side, "storage_options": plan.input_options,
+                       **source_kwargs})
         ds = (
-            ray.data.from_items(todo)
-            .repartition(target_num_rows_per_block=1)
-            .map_batches(decode, batch_size=1, num_cpus=DECODE_CPUS,
-                         fn_kwargs={"url": plan.input, "max_side": cfg.max_side, "storage_options": plan.input_options,
-                                    **source_kwargs})
-            .map_batches(SegmentStylizeActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=pool["actors"]),
-                         num_gpus=pool["num_gpus"], num_cpus=pool["num_cpus"],
-                         fn_constructor_kwargs={"operator": plan.spec.name, "options": plan.options,
-                                                "storage_options": plan.model_options,
-                                                "max_batch": pool["batch_size"], "threads": pool["threads"]})
+            pool.stylize(ds, plan.model(), actor=SegmentStylizeActor, rows_per_call=1)
             .map_batches(encode_segments, batch_size=1, num_cpus=DECODE_CPUS,
                          fn_kwargs={"work": work, "fps": info.fps, "crf": cfg.crf, "preset": cfg.preset,
                                     "deflicker": cfg.deflicker, "storage_options": plan.output_options})
@@ -127,7 +116,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
             for key in flicker_sums:
                 flicker_sums[key] += float((batch[key] * lengths).sum())
             _record(writer, totals, [int(s) for s in batch["segment"]], list(batch["status"]), list(batch["error"]),
-                    segments, names, plan, info, run_id, config_hash, cfg)
+                    segments, names, plan, info, run_id, config_hash)
     if not totals.failed:
         join_segments(fs_work, names, [b - a for a, b in segments], None if frame_archive else plan.input,
                       plan.output, info.fps,
@@ -148,8 +137,8 @@ def convert_video(cfg: VideoConfig) -> RunResult:
 
 
 def _record(writer: ManifestWriter, totals: Totals, indices: list[int], statuses: list[str], errors: list[str],
-            segments: list[tuple[int, int]], names: list[str], plan, info, run_id: str, config_hash: str,
-            cfg: VideoConfig) -> None:
+            segments: list[tuple[int, int]], names: list[str], plan: Plan, info: VideoInfo, run_id: str,
+            config_hash: str) -> None:
     """Manifest rows for segments: input is VIDEO#frames=a-b, output the segment file."""
     if not indices:
         return

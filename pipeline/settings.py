@@ -1,0 +1,22 @@
+"""The settings every model-running command shares: which operator, how it is configured, how the
+actor pool is sized. The CLI flags that fill them are in `jobs/common.py`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """`--operator NAME`, `--set KEY=VALUE` (and `--weights URL`, the same as `--set weights=URL`)."""
+
+    operator: str
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """`--batch-size`, `--actors`, `--gpus-per-actor`; None lets the run choose from the cluster."""
+
+    batch_size: int | None = None
+    actors: int | None = None
+    gpus_per_actor: float | None = None
