@@ -1,1 +1,2 @@
-"""Reading, decoding, batching, stylizing, writing and manifests of a conversion run on Ray Data."""
+"""The image conversion chain on Ray Data (list, decode, stylize, encode, write, manifest); `video`,
+`comic` and `training` build on it."""
