@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from operators.errors import ConfigError
+from operators.files import read_bytes, require_file
 from operators.losses import content_loss, gatys_style_layer_loss, gram_matrix
 from operators.optimize import OPTIMIZERS, optimise_image
 from operators.spec import OperatorSpec, Option
@@ -26,7 +27,6 @@ from operators.tensors import (
     to_uint8,
 )
 from operators.vgg import check_vgg, load_vgg
-from operators.weights import read_bytes, require_file
 
 INITS = ("content", "noise", "content+noise")
 

@@ -8,8 +8,8 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from operators.errors import ConfigError
+from operators.files import local_copy, read_bytes
 from operators.spec import OperatorSpec, Option
-from operators.weights import local_copy, read_bytes
 
 RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
 LAYOUTS = ("NCHW", "NHWC")

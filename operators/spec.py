@@ -11,7 +11,7 @@ from typing import Any, Callable, Literal, Mapping, Protocol
 import numpy as np
 
 from operators.errors import ConfigError
-from operators.weights import require_file
+from operators.files import require_file
 
 InputMode = Literal["RGB", "L"]
 Method = Literal["feed-forward", "optimization"]

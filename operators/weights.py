@@ -1,81 +1,14 @@
-"""Reading weight files from any fsspec URL, cached per node, and loading them safely."""
+"""Loading PyTorch checkpoints safely (`weights_only=True`) and checking them against a network
+without building it."""
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
 import pickle
-from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
-import fsspec
 import torch
 
 from operators.errors import ConfigError
-
-CACHE_ENV = "STYLEBATCH_CACHE"
-
-
-def cache_dir() -> Path:
-    """The node-local folder where remote weight files are kept between runs."""
-    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "stylebatch")) / "weights"
-
-
-def _cached(url: str, storage_options: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    """The fsspec URL and options that read `url` through the node-local cache (local files as they are)."""
-    protocol = fsspec.core.split_protocol(url)[0] or "file"
-    if protocol in ("file", "local"):
-        return url, {}
-    cache = {"cache_storage": str(cache_dir()), "check_files": True}
-    return f"filecache::{url}", {"filecache": cache, protocol: dict(storage_options or {})}
-
-
-@contextlib.contextmanager
-def _storage_errors(url: str) -> Iterator[None]:
-    """Missing or unreadable files as one ConfigError saying what to check."""
-    try:
-        yield
-    except FileNotFoundError:
-        raise ConfigError(f"no file at {url}: check the URL (and --storage-option for its store)") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {url}: {exc}") from None
-
-
-def read_bytes(url: str, storage_options: Mapping[str, Any] | None = None) -> bytes:
-    """Return a file's bytes; remote files go through a node-local cache checked against the store."""
-    cached, options = _cached(url, storage_options)
-    with _storage_errors(url), fsspec.open(cached, "rb", **options) as f:
-        return f.read()
-
-
-def local_copy(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
-    """A path on this node holding the file's content (remote files: the node-local cache)."""
-    cached, options = _cached(url, storage_options)
-    with _storage_errors(url):
-        if cached == url:
-            path = fsspec.core.split_protocol(url)[1]
-            if not os.path.isfile(path):
-                raise FileNotFoundError(path)
-            return path
-        return fsspec.open_local(cached, "rb", **options)
-
-
-def require_file(url: str, storage_options: Mapping[str, Any] | None = None) -> None:
-    """A ConfigError unless a file exists at `url` (nothing is read)."""
-    fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
-    with _storage_errors(url):
-        if not fs.isfile(path):
-            raise FileNotFoundError(path)
-
-
-def fingerprint(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
-    """SHA-256 of a file's content, so that a changed file at the same URL is a new config.
-    Hashed in chunks from the node-local copy: a large file is never held in memory."""
-    digest = hashlib.sha256()
-    with open(local_copy(url, storage_options), "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from operators.files import local_copy
 
 
 def load_state_dict(url: str, storage_options: Mapping[str, Any] | None = None) -> dict[str, torch.Tensor]:

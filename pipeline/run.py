@@ -12,9 +12,9 @@ import pyarrow as pa
 import ray
 
 from operators.errors import ConfigError
+from operators.files import fingerprint
 from operators.registry import get_operator
 from operators.spec import Companion, OperatorSpec
-from operators.weights import fingerprint
 from pipeline.archive_output import archive_work_area, pack
 from pipeline.cluster import ensure_ray
 from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS

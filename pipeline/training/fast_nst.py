@@ -15,9 +15,9 @@ from operators.fast_nst import (
     perceptual_loss,
     style_targets,
 )
+from operators.files import read_bytes, require_file
 from operators.tensors import load_rgb, resize, to_tensor
 from operators.vgg import check_vgg, load_vgg
-from operators.weights import read_bytes, require_file
 from pipeline.storage import normalise, options_for
 from pipeline.training.trainer import (
     TrainRun,
