@@ -2,14 +2,17 @@
 
     python benchmarks/bench_pipeline.py --sizes 512x512 1280x720 --images 16
 
-Modes, each in its own process so that peak memory (RSS summed over the process tree, Ray's
-workers included) belongs to that mode alone:
+Modes, each in its own process so that peak memory (RSS summed over every process started after
+the mode began: Ray's daemons and workers included) belongs to that mode alone:
   bare       the network (AnimeGANv2 generator by default) over tensors already in memory
   per-image  the reference test script's loop: PIL load -> forward -> PIL save, one at a time
-  local      `convert` local folder -> local folder on a fresh local Ray
+  local      `convert` local folder -> local folder on a fresh local Ray (started by the run)
+  cluster    `convert` as a job on a running single-node cluster (`ray start --head`, which has run
+             one earlier job), the way `ray job submit` runs it
   s3         `convert` S3 -> S3 against moto's server on 127.0.0.1
 The pipeline reports whole-run images/s (Ray start-up included) and steady state (outputs written
-after the first quarter of them, over the time they took, from the manifest's finished_at column).
+after the first quarter of them, over the time they took, from the manifest's finished_at column);
+every mode also reports images/s for its whole process (interpreter start, imports, teardown).
 Weights are random in the public checkpoint format: the compute is the same as a real checkpoint.
 `--operator fast-nst` measures the fast-neural-style TransformerNet the same way.
 """
@@ -28,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-MODES = ("bare", "per-image", "local", "s3")
+MODES = ("bare", "per-image", "local", "cluster", "s3")
 # operator -> (network class path, value range of its inputs and outputs)
 NETWORKS = {"animegan": ("operators.animegan:Generator", (-1.0, 1.0)),
             "fast-nst": ("operators.fast_nst:TransformerNet", (0.0, 255.0))}
@@ -137,6 +140,21 @@ def run_pipeline(args: argparse.Namespace, source: str, output: str, storage: di
             "steady": steady, "failed": result.totals.failed}
 
 
+def run_on_cluster(args: argparse.Namespace) -> dict:
+    """A head node started here, one earlier job (a single image) run on it, then the measured job."""
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    subprocess.run([ray_cli, "start", "--head", f"--num-cpus={os.cpu_count()}", "--include-dashboard=false",
+                    "--disable-usage-stats"], check=True, capture_output=True)
+    os.environ["RAY_ADDRESS"] = "auto"
+    try:
+        subprocess.run([sys.executable, "-m", "jobs.convert", args.inputs, str(Path(args.work) / "cluster-first"),
+                        "--operator", args.operator, "--weights", args.weights, "--limit", "1"],
+                       check=True, capture_output=True)
+        return run_pipeline(args, args.inputs, str(Path(args.work) / "cluster-out"), {})
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True)
+
+
 def child(args: argparse.Namespace) -> None:
     """Run one mode and print its figures as JSON."""
     if args.mode == "bare":
@@ -145,6 +163,8 @@ def child(args: argparse.Namespace) -> None:
         figures = run_per_image(args)
     elif args.mode == "local":
         figures = run_pipeline(args, args.inputs, str(Path(args.work) / "local-out"), {})
+    elif args.mode == "cluster":
+        figures = run_on_cluster(args)
     else:
         import s3fs
         from moto.server import ThreadedMotoServer
@@ -162,31 +182,34 @@ def child(args: argparse.Namespace) -> None:
 
 def measure(argv: list[str]) -> dict:
     """Run a child mode, sampling the RSS of its whole process tree."""
+    born = time.time() - 0.5  # processes created from here on belong to this mode
+    started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True,
                             stderr=subprocess.DEVNULL)
     peak = 0
     stop = threading.Event()
 
+
     def sample() -> None:
         nonlocal peak
-        root = psutil.Process(proc.pid)
         while not stop.is_set():
-            try:
-                tree = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
+            total = 0
+            for p in psutil.process_iter(["create_time", "memory_info"]):
+                if p.info["create_time"] and p.info["create_time"] >= born and p.info["memory_info"]:
+                    total += p.info["memory_info"].rss
+            peak = max(peak, total)
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     out, _ = proc.communicate()
+    process_seconds = time.perf_counter() - started
     stop.set()
     sampler.join()
     line = next((l for l in out.splitlines() if l.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"benchmark child {argv} failed:\n{out[-2000:]}")
-    return {**json.loads(line[7:]), "peak_gib": peak / 2**30}
+    return {**json.loads(line[7:]), "process_seconds": process_seconds, "peak_gib": peak / 2**30}
 
 
 def main() -> None:
@@ -196,6 +219,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     parser.add_argument("--modes", nargs="+", default=list(MODES))
+    parser.add_argument("--repeat", type=int, default=1, help="runs per mode (modes interleaved); medians compared")
     parser.add_argument("--operator", default="animegan", choices=sorted(NETWORKS))
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--width", type=int, help=argparse.SUPPRESS)
@@ -219,7 +243,7 @@ def main() -> None:
             width, height = map(int, size.split("x"))
             inputs = Path(work) / f"in-{size}"
             make_inputs(inputs, args.images, width, height)
-            for mode in args.modes:
+            for mode in [m for _ in range(args.repeat) for m in args.modes]:
                 figures = measure(["--mode", mode, "--width", str(width), "--height", str(height),
                                    "--inputs", str(inputs), "--weights", str(weights), "--work", work,
                                    "--images", str(args.images), "--batch", str(args.batch), "--device", device,
@@ -228,13 +252,30 @@ def main() -> None:
                 print(json.dumps(rows[-1]), flush=True)
     print(f"\n{args.operator} on {device}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
           f"{args.images} images per run, batch {args.batch}\n")
-    print("| size | mode | images/s whole run | images/s steady | vs bare (steady) | peak RSS GiB |")
-    print("|---|---|---|---|---|---|")
+    print("| size | mode | images/s whole run | images/s whole process | images/s steady | vs bare (steady) "
+          "| peak RSS GiB |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
-        bare = next(r["steady"] for r in rows if r["size"] == row["size"] and r["mode"] == "bare")
+        bare = next((r["steady"] for r in rows if r["size"] == row["size"] and r["mode"] == "bare"), float("nan"))
         whole = row.get("whole", row["images"] / row["seconds"])
-        print(f"| {row['size']} | {row['mode']} | {whole:.3f} | {row['steady']:.3f} | "
-              f"{row['steady'] / bare:.2f}x | {row['peak_gib']:.2f} |")
+        process = "-" if row["mode"] == "cluster" else f"{row['images'] / row['process_seconds']:.3f}"  # it starts a head
+        print(f"| {row['size']} | {row['mode']} | {whole:.3f} | {process} | "
+              f"{row['steady']:.3f} | {row['steady'] / bare:.2f}x | {row['peak_gib']:.2f} |")
+    reference = "per-image"
+    for size in args.sizes:
+        def median(mode: str, key) -> float:
+            values = sorted(key(r) for r in rows if r["size"] == size and r["mode"] == mode)
+            return values[len(values) // 2] if values else float("nan")
+
+        loop = median(reference, lambda r: r["images"] / r["seconds"])
+        loop_process = median(reference, lambda r: r["images"] / r["process_seconds"])
+        for mode in ("local", "cluster", "s3"):
+            whole = median(mode, lambda r: r.get("whole", 0.0))
+            process = median(mode, lambda r: r["images"] / r["process_seconds"])
+            if whole == whole and loop == loop:
+                print(f"{size} {mode}: whole run {whole / loop:.2f}x the reference loop"
+                      + ("" if mode == "cluster" else f"; whole process {process / loop_process:.2f}x the reference "
+                         "process") + f" (medians of {args.repeat})")
 
 
 if __name__ == "__main__":

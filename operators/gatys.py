@@ -60,10 +60,11 @@ def check_options(options: Mapping[str, Any]) -> None:
     parse_floats(options["style_blend"], len(styles), "style_blend")
 
 
-def style_files(options: Mapping[str, Any]) -> list[str]:
-    """The style images and the VGG weights (unless fetched from torchvision's servers)."""
+def style_files(options: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The style images (a comma-separated list) and the VGG weights (none when fetched from
+    torchvision's servers)."""
     vgg = [options["vgg_weights"]] if options["vgg_weights"] not in ("", "torchvision") else []
-    return [*split_list(options["style"]), *vgg]
+    return {"style": split_list(options["style"]), "vgg_weights": vgg}
 
 
 def check(options: Mapping[str, Any], storage_options: Mapping[str, Any], taps: list[str] | None = None) -> None:

@@ -94,9 +94,9 @@ def check(options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> Non
     gatys.check(options, storage_options, taps(options))
 
 
-def files(options: Mapping[str, Any]) -> list[str]:
+def files(options: Mapping[str, Any]) -> dict[str, list[str]]:
     """Gatys' files plus the style map."""
-    return [*gatys.style_files(options), *([options["style_map"]] if options["style_map"] else [])]
+    return {**gatys.style_files(options), "style_map": [options["style_map"]] if options["style_map"] else []}
 
 
 def content_maps(options: Mapping[str, Any]) -> Companion | None:

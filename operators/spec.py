@@ -100,7 +100,7 @@ def keep_options(options: dict[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class OperatorSpec:
     """What the pipeline knows about an operator family. The hooks left at their defaults:
-    `files` lists the set `is_url` options, `validate` checks that those files exist,
+    `files` maps each `is_url` option to the file it names, `validate` checks that those files exist,
     `companion` reads nothing beside the inputs, `complete` changes nothing."""
 
     name: str
@@ -112,7 +112,7 @@ class OperatorSpec:
     build: StylizerBuilder
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     complete: Callable[[dict[str, Any]], dict[str, Any]] = keep_options
-    files: Callable[[Mapping[str, Any]], list[str]] | None = None
+    files: Callable[[Mapping[str, Any]], dict[str, list[str]]] | None = None
     validate: Validator | None = None
     companion: Callable[[Mapping[str, Any]], Companion | None] = no_companion
 
@@ -139,17 +139,19 @@ class OperatorSpec:
                 resolved[key] = known[key].parse(text)
         return self.complete(resolved)
 
-    def files_of(self, options: Mapping[str, Any]) -> list[str]:
-        """URLs of the files this configuration reads (weights, style images, maps): their content
-        is part of the run's identity, so new weights at the same URL are a new configuration."""
+    def files_of(self, options: Mapping[str, Any]) -> dict[str, list[str]]:
+        """URLs of the files this configuration reads (weights, style images, maps), per option:
+        their content is part of the run's identity, so new weights at the same URL are a new
+        configuration."""
         if self.files is not None:
             return self.files(options)
-        return [str(options[o.name]) for o in self.options if o.is_url and options.get(o.name)]
+        return {o.name: [str(options[o.name])] if options.get(o.name) else [] for o in self.options if o.is_url}
 
     def check(self, options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> None:
         """The driver's check before any work (the operator's `validate`, else: its files exist)."""
         if self.validate is not None:
             self.validate(options, storage_options)
             return
-        for url in self.files_of(options):
-            require_file(url, storage_options)
+        for urls in self.files_of(options).values():
+            for url in urls:
+                require_file(url, storage_options)

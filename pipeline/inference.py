@@ -59,20 +59,23 @@ class StylizeActor:
 
 @dataclass(frozen=True)
 class ActorPool:
-    """How many model actors, what each reserves, its torch threads and its batch size."""
+    """How many model actors, what each reserves, its torch threads and its batch size, and how
+    many decode (and encode) tasks may run at once beside them."""
 
     size: int
     num_gpus: float
     num_cpus: float
     threads: int
     batch_size: int
+    cpu_tasks: int
 
     @classmethod
     def for_cluster(cls, settings: PoolSettings, spec: OperatorSpec) -> ActorPool:
         """One actor per GPU (batches of the operator's size), or one CPU actor using every core
         (one image at a time: on a CPU a batch is no faster per image and costs memory; README,
         Benchmark). Actors reserve a fraction of a CPU so that read, decode and encode tasks can
-        always run."""
+        always run; those tasks run at most one per two CPUs at a time, so that a small node starts
+        a few task workers, not one per queued block, while the model is loading."""
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
         gpus_per_actor = settings.gpus_per_actor if settings.gpus_per_actor is not None else (1.0 if gpus else 0.0)
@@ -83,7 +86,8 @@ class ActorPool:
             size = settings.actors or 1
             batch_size = settings.batch_size or 1
         return cls(size=size, num_gpus=gpus_per_actor, num_cpus=1.0 if gpus_per_actor and cpus >= size + 2 else 0.5,
-                   threads=0 if gpus_per_actor else max(1, int(cpus) // size), batch_size=batch_size)
+                   threads=0 if gpus_per_actor else max(1, int(cpus) // size), batch_size=batch_size,
+                   cpu_tasks=max(1, int(cpus) // 2))
 
     def stylize(self, ds: ray.data.Dataset, model: Mapping[str, Any], actor: type = StylizeActor,
                 rows_per_call: int | None = None) -> ray.data.Dataset:

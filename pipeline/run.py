@@ -115,12 +115,12 @@ def prepare(cfg: ConvertConfig) -> Plan:
     if not exists:
         raise ConfigError(f"input {cfg.input} does not exist (or is empty); check the path or URL")
     files = spec.files_of(options)
-    weight_storage_options = options_for(next(iter(files), ""), cfg.storage_options)
+    weight_storage_options = options_for(next((u for urls in files.values() for u in urls), ""), cfg.storage_options)
     spec.check(options, weight_storage_options)
     identity = {
         "operator": spec.name,
         "options": options,
-        "files": [fingerprint(url, weight_storage_options) for url in files],
+        "files": {option: [fingerprint(url, weight_storage_options) for url in urls] for option, urls in files.items()},
         "format": cfg.fmt,
         "quality": cfg.quality,
         "max_side": cfg.max_side,
@@ -161,12 +161,14 @@ def convert(cfg: ConvertConfig) -> RunResult:
     ds = ds.repartition(target_num_rows_per_block=ROWS_PER_DECODE_TASK).map_batches(
         read_and_decode,
         num_cpus=DECODE_CPUS,
+        compute=ray.data.TaskPoolStrategy(size=pool.cpu_tasks),
         fn_kwargs={"input_mode": plan.spec.input_mode, "max_pixels": cfg.max_pixels, "max_side": cfg.max_side,
                    "storage_options": plan.input_options, "companion": plan.companion, "root": plan.input},
     )
     ds = pool.stylize(ds, plan.model()).map_batches(
         encode_and_write,
         num_cpus=DECODE_CPUS,
+        compute=ray.data.TaskPoolStrategy(size=pool.cpu_tasks),
         fn_kwargs={"fmt": cfg.fmt, "quality": cfg.quality, "storage_options": plan.output_options},
     )
     totals = Totals(run_id=run_id, operator=plan.spec.name, config_hash=plan.config_hash)

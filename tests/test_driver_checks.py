@@ -21,7 +21,7 @@ def test_gatys_checks_vgg19_keys_and_shapes_without_loading_it(tmp_path: Path, v
     before = psutil.Process().memory_info().rss
     spec.check(options, {})
     assert psutil.Process().memory_info().rss - before < 100e6
-    assert spec.files_of(options) == [str(style), str(vgg19_weights)]
+    assert spec.files_of(options) == {"style": [str(style)], "vgg_weights": [str(vgg19_weights)]}
 
 
 def test_a_vgg_file_with_a_wrong_layer_shape_is_refused(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def test_the_example_validates_builds_and_stylizes(example, tmp_path: Path) -> N
     weights = tmp_path / "mix.pth"
     torch.save(example.ColourMix().state_dict(), weights)
     options = example.SPEC.resolve({"weights": str(weights), "strength": "0.5"})
-    assert example.SPEC.files_of(options) == [str(weights)]
+    assert example.SPEC.files_of(options) == {"weights": [str(weights)]}
     example.SPEC.check(options, {})
     images = np.random.default_rng(0).integers(0, 256, (2, 9, 7, 3), dtype=np.uint8)
     images.flags.writeable = False  # batches arrive read-only

@@ -9,10 +9,12 @@ import torch
 from images import encoded, photo
 from PIL import Image
 
+from operators.errors import ConfigError
 from operators.regional_nst import nearest_patches, palette_of, region_masks
 from operators.registry import get_operator
 from pipeline.run import ConvertConfig, convert
 from pipeline.settings import ModelSettings
+from pipeline.video.run import VideoConfig, convert_video
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 
@@ -104,9 +106,19 @@ def test_maps_travel_beside_inputs_through_the_pipeline(ray_cluster, tmp_path: P
     mask[:, 20:] = 255
     (source / "photo.map.png").write_bytes(encoded(mask))
     (source / "lonely.png").write_bytes(encoded(photo(40, 32)))  # no map beside it
-    result = convert(ConvertConfig(input=str(source), output=str(tmp_path / "out"), model=ModelSettings("regional-nst",
-                               {"mode": "mask", "vgg_weights": str(vgg19_weights), "style": str(style_files[0]),
-                                         "size": "32", "steps": "5"})))
+    model = ModelSettings("regional-nst", {"mode": "mask", "vgg_weights": str(vgg19_weights),
+                                           "style": str(style_files[0]), "size": "32", "steps": "5"})
+    result = convert(ConvertConfig(input=str(source), output=str(tmp_path / "out"), model=model))
     assert (result.totals.inputs, result.totals.converted, result.totals.failed) == (2, 1, 1)
     out = np.asarray(Image.open(tmp_path / "out" / "photo.png"))
     assert np.array_equal(out[:, :20], photo(40, 32)[:, :20])
+
+
+def test_video_refuses_an_operator_that_reads_a_map_with_every_image(tmp_path: Path, vgg19_weights: Path,
+                                                                     style_files) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"checked before it is opened")
+    model = ModelSettings("regional-nst", {"mode": "mask", "vgg_weights": str(vgg19_weights),
+                                           "style": str(style_files[0])})
+    with pytest.raises(ConfigError, match="reads a semantic map with every image; video frames have none"):
+        convert_video(VideoConfig(input=str(video), output=str(tmp_path / "out.mp4"), model=model))

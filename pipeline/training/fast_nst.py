@@ -54,8 +54,9 @@ def train_loop(config: dict[str, Any]) -> None:
     torch.set_num_threads(config["threads"])
     device = ray.train.torch.get_device()
     model = ray.train.torch.prepare_model(TransformerNet())
-    vgg = load_vgg("vgg16", config["vgg_weights"], [CONTENT_LAYER, *STYLE_LAYERS], config["model_options"]).to(device)
-    style_image = load_rgb(read_bytes(config["style"], config["model_options"]))
+    files = config["weight_storage_options"]
+    vgg = load_vgg("vgg16", config["vgg_weights"], [CONTENT_LAYER, *STYLE_LAYERS], files).to(device)
+    style_image = load_rgb(read_bytes(config["style"], files))
     style = to_tensor(style_image[None], device, 0.0, 255.0, torch.float32)
     grams = style_targets(vgg, resize(style, (config["style_size"], config["style_size"])))
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
@@ -93,12 +94,12 @@ def train_fast_nst(run: TrainRun, hyper: FastNSTHyperparameters) -> str:
     Rerunning with the same OUTPUT resumes from the last checkpoint.
     """
     data = normalise(run.data)
-    model_options = options_for(hyper.style, run.storage_options)
-    check_vgg("vgg16", hyper.vgg_weights, [CONTENT_LAYER, *STYLE_LAYERS], model_options)  # fail fast
-    require_file(hyper.style, model_options)
+    weight_storage_options = options_for(hyper.style, run.storage_options)
+    check_vgg("vgg16", hyper.vgg_weights, [CONTENT_LAYER, *STYLE_LAYERS], weight_storage_options)  # fail fast
+    require_file(hyper.style, weight_storage_options)
     state = fit("fast-nst", train_loop, run, hyper,
                 lambda: image_dataset(data, hyper.image_size, options_for(data, run.storage_options)),
-                f"image under {run.data}", model_options=model_options)
+                f"image under {run.data}", weight_storage_options=weight_storage_options)
     final = f"{run.output_url}/{FINAL_NAME}"
     write_state_dict(state["model"], final, run.output_options)
     return final
