@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import fsspec
+from filelock import FileLock
 
 from operators.errors import ConfigError
 
@@ -18,15 +19,6 @@ CACHE_ENV = "STYLEBATCH_CACHE"
 def cache_dir() -> Path:
     """The node-local folder where remote weight files are kept between runs."""
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "stylebatch")) / "weights"
-
-
-def _cached(url: str, storage_options: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    """The fsspec URL and options that read `url` through the node-local cache (local files as they are)."""
-    protocol = fsspec.core.split_protocol(url)[0] or "file"
-    if protocol in ("file", "local"):
-        return url, {}
-    cache = {"cache_storage": str(cache_dir()), "check_files": True}
-    return f"filecache::{url}", {"filecache": cache, protocol: dict(storage_options or {})}
 
 
 @contextlib.contextmanager
@@ -41,22 +33,28 @@ def _storage_errors(url: str) -> Iterator[None]:
 
 
 def read_bytes(url: str, storage_options: Mapping[str, Any] | None = None) -> bytes:
-    """Return a file's bytes; remote files go through a node-local cache checked against the store."""
-    cached, options = _cached(url, storage_options)
-    with _storage_errors(url), fsspec.open(cached, "rb", **options) as f:
+    """Return a file's bytes; remote files go through the node-local cache checked against the store."""
+    with _storage_errors(url), open(local_copy(url, storage_options), "rb") as f:
         return f.read()
 
 
 def local_copy(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
-    """A path on this node holding the file's content (remote files: the node-local cache)."""
-    cached, options = _cached(url, storage_options)
+    """A path on this node holding the file's content: a local file itself, a remote one's cache entry
+    (downloaded when missing or when the store's ETag changed)."""
+    protocol, path = fsspec.core.split_protocol(url)
     with _storage_errors(url):
-        if cached == url:
-            path = fsspec.core.split_protocol(url)[1]
+        if protocol in (None, "file", "local"):
             if not os.path.isfile(path):
                 raise FileNotFoundError(path)
             return path
-        return fsspec.open_local(cached, "rb", **options)
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        # One process of the node fills an entry at a time: fsspec downloads into the entry itself,
+        # so a second download would truncate the file under a process reading it.
+        with FileLock(str(folder / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.lock")):
+            return fsspec.open_local(f"filecache::{url}", "rb",
+                                     filecache={"cache_storage": str(folder), "check_files": True},
+                                     **{protocol: dict(storage_options or {})})
 
 
 def require_file(url: str, storage_options: Mapping[str, Any] | None = None) -> None:
