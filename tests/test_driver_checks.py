@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 import torch
@@ -67,3 +68,17 @@ def test_regional_modes_and_onnx_graphs_are_checked_without_a_session(tmp_path: 
     junk.write_bytes(b"not a model")
     with pytest.raises(ConfigError, match="not a loadable ONNX model"):
         onnx_spec.check(onnx_spec.resolve({"weights": str(junk)}), {})
+
+
+def test_legacy_format_checkpoints_are_checked_and_loaded(tmp_path: Path) -> None:
+    """pytorch/examples' saved fast-neural-style models predate the zip format (they cannot be mapped)."""
+    from operators.fast_nst import TransformerNet
+
+    state = TransformerNet().state_dict()
+    state["in1.running_mean"] = torch.zeros(32)  # pre-0.4 instance norms saved running statistics
+    path = tmp_path / "mosaic.pth"
+    torch.save(state, path, _use_new_zipfile_serialization=False)
+    spec = get_operator("fast-nst")
+    options = spec.resolve({"weights": str(path)})
+    spec.check(options, {})
+    assert spec.build(options, "cpu", {})(np.zeros((1, 16, 16, 3), np.uint8)).shape == (1, 16, 16, 3)
