@@ -3,7 +3,6 @@ packed, streamed, into the one archive OUTPUT (.zip or .tar), under its mirrored
 from __future__ import annotations
 
 import io
-import posixpath
 import tarfile
 import time
 import zipfile
@@ -13,7 +12,7 @@ from typing import Any
 from operators.errors import ConfigError
 from pipeline.archives import archive_protocol
 from pipeline.manifest import MANIFEST_DIR
-from pipeline.storage import filesystem, is_local
+from pipeline.storage import PARTIAL_SUFFIX, atomic_writer, filesystem
 
 WORK_SUFFIX = ".work"
 
@@ -28,15 +27,13 @@ def archive_work_area(output: str) -> str:
 def pack(work: str, output: str, storage_options: Mapping[str, Any]) -> int:
     """Write every image under `work` (manifests left out) into the archive `output`; returns the member count.
 
-    The archive is written to OUTPUT.partial and moved into place, so OUTPUT is never half written.
+    The archive appears whole or not at all (see `storage.atomic_writer`).
     """
     fs, root = filesystem(work, storage_options)
-    files = sorted(p for p in fs.find(root) if not p[len(root) + 1 :].startswith(MANIFEST_DIR + "/"))
+    files = sorted(p for p in fs.find(root) if not p[len(root) + 1 :].startswith(MANIFEST_DIR + "/")
+                   and not p.endswith(PARTIAL_SUFFIX))
     out_fs, out_path = filesystem(output, storage_options)
-    if is_local(out_fs):
-        out_fs.makedirs(posixpath.dirname(out_path), exist_ok=True)
-    partial = out_path + ".partial"
-    with out_fs.open(partial, "wb") as sink:
+    with atomic_writer(out_fs, out_path) as sink:
         if archive_protocol(output) == "zip":
             with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as archive:
                 for path in files:
@@ -49,6 +46,5 @@ def pack(work: str, output: str, storage_options: Mapping[str, Any]) -> int:
                     info = tarfile.TarInfo(path[len(root) + 1 :])
                     info.size, info.mtime = len(data), int(time.time())
                     archive.addfile(info, io.BytesIO(data))
-    out_fs.mv(partial, out_path)
     return len(files)
 

@@ -1,14 +1,19 @@
 """fsspec URLs and their storage options: AWS_* settings made explicit so Ray workers get them."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Any, Mapping
+import posixpath
+import secrets
+import shutil
+from typing import IO, Any, Iterator, Mapping
 
 import fsspec
 from fsspec.core import split_protocol, url_to_fs
 
 S3_PROTOCOLS = ("s3", "s3a")
+PARTIAL_SUFFIX = ".partial"  # a write in progress (or killed) on a local disk: never an input or an output
 
 
 def parse_storage_options(pairs: list[str]) -> dict[str, Any]:
@@ -56,12 +61,43 @@ def filesystem(url: str, options: Mapping[str, Any]) -> tuple[fsspec.AbstractFil
     return fs, path.rstrip("/") or path
 
 
+@contextlib.contextmanager
+def atomic_writer(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
+    """A binary file that appears at `path` whole or not at all. An object store's PUT (and a
+    multipart upload, completed on close) is atomic already; on a local or NFS disk the bytes go to
+    a hidden temporary name in the same folder and are renamed into place, so a killed write never
+    leaves a truncated file that a later run would trust."""
+    if not is_local(fs):
+        with fs.open(path, "wb") as f:
+            yield f
+        return
+    folder = posixpath.dirname(path) or "/"
+    fs.makedirs(folder, exist_ok=True)
+    partial = posixpath.join(folder, f".{posixpath.basename(path)}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+    try:
+        with open(partial, "wb") as f:
+            yield f
+        os.replace(partial, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(partial)
+
+
 def write_bytes(url: str, data: bytes, options: Mapping[str, Any]) -> None:
-    """Write one object (on the local disk, creating its folder first)."""
+    """Write one object whole (see `atomic_writer`)."""
     fs, path = filesystem(url, options)
-    if is_local(fs):
-        fs.makedirs(path.rsplit("/", 1)[0] or "/", exist_ok=True)
-    fs.pipe_file(path, data)
+    with atomic_writer(fs, path) as f:
+        f.write(data)
+
+
+def put_file(local_path: str, url: str, options: Mapping[str, Any]) -> None:
+    """Copy a local file to `url` whole (see `atomic_writer`)."""
+    fs, path = filesystem(url, options)
+    if not is_local(fs):
+        fs.put_file(local_path, path)  # uploads whole, in parts where large
+        return
+    with atomic_writer(fs, path) as f, open(local_path, "rb") as source:
+        shutil.copyfileobj(source, f, 1 << 20)
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:

@@ -13,7 +13,7 @@ from pipeline.comic.pages import layout_pages
 from pipeline.comic.shots import keyframes
 from pipeline.run import ConvertConfig, RunResult, convert
 from pipeline.settings import ModelSettings, PoolSettings
-from pipeline.storage import filesystem, is_local, normalise, options_for, to_url
+from pipeline.storage import filesystem, normalise, options_for, to_url, write_bytes
 
 
 @dataclass
@@ -41,11 +41,9 @@ def make_comic(cfg: ComicConfig) -> tuple[RunResult, list[str], str]:
     except (OSError, ValueError, IndexError) as exc:
         raise ConfigError(f"cannot read video {cfg.input}: {exc}") from None
     fs, root = filesystem(output, output_options)
-    if is_local(fs):
-        fs.makedirs(f"{root}/keyframes", exist_ok=True)
     names = [f"panel-{k:04d}" for k in range(len(panels))]
     for name, panel in zip(names, panels):
-        fs.pipe_file(f"{root}/keyframes/{name}.png", encode_image(panel.frame, "png"))
+        write_bytes(f"{output}/keyframes/{name}.png", encode_image(panel.frame, "png"), output_options)
     result = convert(ConvertConfig(input=f"{output}/keyframes", output=f"{output}/panels", model=cfg.model,
                                    pool=cfg.pool, storage_options=cfg.storage_options, max_side=cfg.max_side))
     pictures = []
@@ -58,9 +56,9 @@ def make_comic(cfg: ComicConfig) -> tuple[RunResult, list[str], str]:
     for number, page in enumerate(pages, start=1):
         buffer = io.BytesIO()
         page.save(buffer, format="PNG")
-        fs.pipe_file(f"{root}/page-{number:03d}.png", buffer.getvalue())
+        write_bytes(f"{output}/page-{number:03d}.png", buffer.getvalue(), output_options)
         page_urls.append(to_url(fs, f"{root}/page-{number:03d}.png"))
     buffer = io.BytesIO()
     pages[0].save(buffer, format="PDF", save_all=True, append_images=pages[1:], resolution=200)
-    fs.pipe_file(f"{root}/comic.pdf", buffer.getvalue())
+    write_bytes(f"{output}/comic.pdf", buffer.getvalue(), output_options)
     return result, page_urls, to_url(fs, f"{root}/comic.pdf")

@@ -11,7 +11,7 @@ from typing import Any, Iterator, Mapping
 
 import av
 
-from pipeline.storage import filesystem, is_local
+from pipeline.storage import filesystem, put_file
 
 
 def join_segments(fs_work, segment_paths: list[str], frame_counts: list[int], source: str | None, output: str,
@@ -33,10 +33,7 @@ def join_segments(fs_work, segment_paths: list[str], frame_counts: list[int], so
             sources += [_copied_packets(source, storage_options, s.index, target) for s, target in copied]
             for _, _, packet in heapq.merge(*sources, key=lambda item: (item[0], item[1])):
                 out.mux(packet)
-        fs_out, output_path = filesystem(output, output_options)
-        if is_local(fs_out):
-            fs_out.makedirs(os.path.dirname(output_path) or ".", exist_ok=True)
-        fs_out.put_file(local, output_path)
+        put_file(local, output, output_options)
 
 
 def _can_copy(stream: av.stream.Stream, out: av.container.OutputContainer) -> bool:

@@ -17,7 +17,7 @@ from PIL import Image
 from pipeline.archives import image_members, member_url, open_archive, read_member
 from pipeline.codecs import DecodeError, decode_image
 from pipeline.stages import objects
-from pipeline.storage import filesystem, is_local
+from pipeline.storage import filesystem, put_file
 from pipeline.video.temporal import flicker, stabilise
 
 SEGMENT_NAME = "seg-{:06d}.mp4"
@@ -165,8 +165,7 @@ def _fit(frame: np.ndarray, max_side: int) -> np.ndarray:
 def encode_segments(batch: dict[str, np.ndarray], *, work: str, fps: Fraction, crf: int, preset: str,
                     deflicker: float, storage_options: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Smooth (if asked), measure flicker and encode each stylized segment to H.264 in
-    WORK/seg-NNNNNN.mp4 (uploaded whole, so a segment file is never half there)."""
-    fs, root = filesystem(work, storage_options)
+    WORK/seg-NNNNNN.mp4 (written whole, so a segment file is never half there)."""
     statuses, errors, seconds = batch["status"].copy(), batch["error"].copy(), []
     flicker_in, flicker_raw, flicker_out = [], [], []
     for i, (segment, frames, stylized) in enumerate(zip(batch["segment"], batch["frames"], batch["stylized"])):
@@ -180,9 +179,7 @@ def encode_segments(batch: dict[str, np.ndarray], *, work: str, fps: Fraction, c
                 with tempfile.TemporaryDirectory() as folder:
                     local = os.path.join(folder, "segment.mp4")
                     write_h264(smoothed, local, fps, crf, preset)
-                    if is_local(fs):
-                        fs.makedirs(root, exist_ok=True)
-                    fs.put_file(local, f"{root}/{SEGMENT_NAME.format(int(segment))}")
+                    put_file(local, f"{work}/{SEGMENT_NAME.format(int(segment))}", storage_options)
                 statuses[i] = "converted"
             except (av.FFmpegError, OSError, ValueError) as exc:
                 statuses[i], errors[i] = "failed", f"cannot encode segment: {exc}"
