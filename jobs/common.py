@@ -6,10 +6,12 @@ import sys
 from typing import Callable
 
 from operators.errors import ConfigError
+from pipeline.run import RunAborted
 from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.storage import parse_storage_options
 
 USAGE_ERROR = 2
+RUN_ABORTED = 3
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -55,12 +57,16 @@ def storage_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
-    """Run a command's main and exit with its status; configuration errors print one line, exit 2."""
+    """Run a command's main and exit with its status; configuration errors print one line and exit 2,
+    a run that could not complete prints one line and exits 3."""
     try:
         status = main(argv)
     except (ConfigError, ValueError) as exc:
         print(f"stylebatch: error: {exc}", file=sys.stderr)
         status = USAGE_ERROR
+    except RunAborted as exc:
+        print(f"stylebatch: {exc}", file=sys.stderr)
+        status = RUN_ABORTED
     sys.exit(status)
 
 

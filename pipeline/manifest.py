@@ -68,6 +68,11 @@ class ManifestWriter:
         self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
         self.last_flush = time.monotonic()
 
+    @property
+    def parts_url(self) -> str:
+        """Where this run's rows are while it goes on (folded into the next run's resume)."""
+        return to_url(self.fs, self.parts_dir)
+
     def add(self, rows: pa.Table) -> None:
         """Queue rows (any column order; extra columns dropped) and flush when due."""
         self.pending.append(rows.select(SCHEMA.names).cast(SCHEMA))

@@ -1,12 +1,14 @@
 """One conversion run on Ray Data: list -> decode -> stylize (actor pool) -> encode/write -> manifest."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import ray
@@ -26,6 +28,19 @@ from pipeline.storage import filesystem, normalise, options_for
 
 ROWS_PER_DECODE_TASK = 4
 DECODE_CPUS = 0.25  # differs from any actor reservation, so decoding never fuses into the model actor
+
+
+class RunAborted(Exception):
+    """The run stopped before every input was done (cluster or storage lost after Ray's retries, a
+    model that loads on no actor); what finished is recorded and the same command continues."""
+
+
+def abort_reason(exc: BaseException) -> str:
+    """The innermost `Type: message` line of an error (Ray wraps a worker's error, traceback and all)."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    causes = [line for line in lines if re.match(r"^[\w.]*(Error|Exception): ", line)]
+    reason = causes[-1] if causes else f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    return re.sub(r"^[\w.]*\.", "", reason)
 
 
 @dataclass
@@ -130,6 +145,24 @@ def prepare(cfg: ConvertConfig) -> Plan:
                 weight_storage_options, config_hash)
 
 
+@contextlib.contextmanager
+def recording_on_abort(writer: ManifestWriter, totals: Totals, unit: str = "inputs") -> Iterator[None]:
+    """Turn an error that stops the run into RunAborted, after writing the rows that arrived."""
+    try:
+        yield
+    except (KeyboardInterrupt, RunAborted):
+        raise
+    except Exception as exc:  # Ray, storage and worker errors all end the run the same way
+        try:
+            writer.flush()
+            recorded = (f"{totals.converted} {unit} converted before it stopped are recorded in {writer.parts_url}"
+                        if totals.inputs else f"no {unit} had finished")
+        except Exception as flush_error:  # the output store is gone too
+            recorded = f"the manifest could not be written ({abort_reason(flush_error)})"
+        raise RunAborted(f"the run could not complete: {abort_reason(exc)}; {recorded}; "
+                         "fix the cause and run the same command again to continue") from exc
+
+
 def new_run_id() -> str:
     """Sortable, unique run id: UTC time plus a random suffix."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -174,14 +207,15 @@ def convert(cfg: ConvertConfig) -> RunResult:
     totals = Totals(run_id=run_id, operator=plan.spec.name, config_hash=plan.config_hash)
     writer = ManifestWriter(plan.output, run_id, plan.output_options)
     constants = {"operator": plan.spec.name, "config_hash": plan.config_hash, "run_id": run_id}
-    for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        for name, value in constants.items():
-            table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
-        writer.add(table)
-        counts = table["status"].value_counts().to_pylist()
-        for entry in counts:
-            setattr(totals, entry["values"], getattr(totals, entry["values"]) + entry["counts"])
-        totals.inputs += table.num_rows
+    with recording_on_abort(writer, totals):
+        for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            for name, value in constants.items():
+                table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+            writer.add(table)
+            counts = table["status"].value_counts().to_pylist()
+            for entry in counts:
+                setattr(totals, entry["values"], getattr(totals, entry["values"]) + entry["counts"])
+            totals.inputs += table.num_rows
     totals.seconds = time.perf_counter() - started
     totals.images_per_second = totals.converted / totals.seconds if totals.seconds else 0.0
     manifest, summary = writer.finish(totals)

@@ -14,7 +14,7 @@ from pipeline.archives import archive_protocol
 from pipeline.cluster import ensure_ray
 from pipeline.inference import ActorPool
 from pipeline.manifest import ManifestWriter, Totals
-from pipeline.run import DECODE_CPUS, ConvertConfig, Plan, RunResult, new_run_id, prepare
+from pipeline.run import DECODE_CPUS, ConvertConfig, Plan, RunResult, new_run_id, prepare, recording_on_abort
 from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.storage import filesystem, to_url
 from pipeline.video.join import join_segments
@@ -110,13 +110,14 @@ def convert_video(cfg: VideoConfig) -> RunResult:
                          fn_kwargs={"work": work, "fps": info.fps, "crf": cfg.crf, "preset": cfg.preset,
                                     "deflicker": cfg.deflicker, "storage_options": plan.output_options})
         )
-        for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
-            lengths = batch["end"] - batch["start"]
-            converted_frames += int(lengths[batch["status"] == "converted"].sum())
-            for key in flicker_sums:
-                flicker_sums[key] += float((batch[key] * lengths).sum())
-            _record(writer, totals, [int(s) for s in batch["segment"]], list(batch["status"]), list(batch["error"]),
-                    segments, names, plan, info, run_id, config_hash)
+        with recording_on_abort(writer, totals, unit="segments"):
+            for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+                lengths = batch["end"] - batch["start"]
+                converted_frames += int(lengths[batch["status"] == "converted"].sum())
+                for key in flicker_sums:
+                    flicker_sums[key] += float((batch[key] * lengths).sum())
+                _record(writer, totals, [int(s) for s in batch["segment"]], list(batch["status"]),
+                        list(batch["error"]), segments, names, plan, info, run_id, config_hash)
     if not totals.failed:
         join_segments(fs_work, names, [b - a for a, b in segments], None if frame_archive else plan.input,
                       plan.output, info.fps,
