@@ -59,8 +59,8 @@ def local_copy(url: str, storage_options: Mapping[str, Any] | None = None) -> st
 
 def require_file(url: str, storage_options: Mapping[str, Any] | None = None) -> None:
     """A ConfigError unless a file exists at `url` (nothing is read)."""
-    fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
     with _storage_errors(url):
+        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
         if not fs.isfile(path):
             raise FileNotFoundError(path)
 

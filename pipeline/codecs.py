@@ -1,8 +1,11 @@
 """Image decoding (orientation, alpha, odd modes, pixel limit) and encoding, on the CPU."""
 from __future__ import annotations
 
+import contextlib
 import io
+import re
 import warnings
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -11,11 +14,24 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
 DEFAULT_MAX_PIXELS = 40_000_000
 
-Image.MAX_IMAGE_PIXELS = None  # our own limit below applies before any pixel is decoded
-
 
 class DecodeError(Exception):
     """The bytes are not an image we can convert; the message says why."""
+
+
+@contextlib.contextmanager
+def _pillow_guard_at_least(max_pixels: int) -> Iterator[None]:
+    """Pillow's decompression-bomb guard stays on everywhere (style images, maps); while one input is
+    opened it is raised, if need be, so that a run's own `--max-pixels` decides (Pillow refuses
+    only at twice its limit; our check below refuses at the limit itself)."""
+    default = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(default, max_pixels) if default else default
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = default
 
 
 def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = 0) -> np.ndarray:
@@ -27,7 +43,13 @@ def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = DEFAULT_MAX_P
     if not data:
         raise DecodeError("empty file (0 bytes)")
     try:
-        img = Image.open(io.BytesIO(data))
+        with _pillow_guard_at_least(max_pixels):
+            img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(claimed.group(1)):,} pixels" if claimed else "more pixels than twice that"
+        raise DecodeError(f"image header claims {size}, over the limit of {max_pixels:,} "
+                          "(raise --max-pixels if this image is genuine)") from None
     except UnidentifiedImageError:
         raise DecodeError("not a recognised image format (is the extension wrong?)") from None
     except Exception as exc:  # Pillow raises many types on damaged headers

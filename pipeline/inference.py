@@ -91,8 +91,8 @@ class ActorPool:
 
     def stylize(self, ds: ray.data.Dataset, model: Mapping[str, Any], actor: type = StylizeActor,
                 rows_per_call: int | None = None) -> ray.data.Dataset:
-        """`ds` through the pool: `actor` built from `model` (operator,
-        options, storage_options), called with `rows_per_call` rows (default: the batch size)."""
+        """`ds` through the pool: each `actor` is built from `model` (operator, options,
+        storage_options) and called with `rows_per_call` rows (default: the batch size)."""
         return ds.map_batches(
             actor,
             batch_size=rows_per_call or self.batch_size,

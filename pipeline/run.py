@@ -150,7 +150,7 @@ def recording_on_abort(writer: ManifestWriter, totals: Totals, unit: str = "inpu
     """Turn an error that stops the run into RunAborted, after writing the rows that arrived."""
     try:
         yield
-    except (KeyboardInterrupt, RunAborted):
+    except RunAborted:
         raise
     except Exception as exc:  # Ray, storage and worker errors all end the run the same way
         try:

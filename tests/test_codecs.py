@@ -5,7 +5,7 @@ import io
 
 import numpy as np
 import pytest
-from images import bad_and_odd_inputs, encoded, photo
+from images import bad_and_odd_inputs, encoded, photo, png_header_claiming
 from PIL import Image
 
 from pipeline.codecs import DecodeError, decode_image, encode_image
@@ -53,6 +53,17 @@ def test_pixel_limit_is_configurable() -> None:
     with pytest.raises(DecodeError, match="10,000 pixels"):
         decode_image(data, max_pixels=9_999)
     assert decode_image(data, max_pixels=10_000).shape == (100, 100, 3)
+
+
+def test_pillows_bomb_guard_stays_on_and_a_higher_run_limit_still_decides() -> None:
+    default = Image.MAX_IMAGE_PIXELS
+    assert default  # never switched off: style images and maps keep Pillow's guard
+    claims_400_mp = png_header_claiming(20_000, 20_000)  # over twice Pillow's default limit
+    with pytest.raises(DecodeError, match="claims 400,000,000 pixels, over the limit of 40,000,000"):
+        decode_image(claims_400_mp)
+    with pytest.raises(DecodeError, match="corrupt or truncated image data"):  # past the guards, to the pixels
+        decode_image(claims_400_mp, max_pixels=500_000_000)
+    assert Image.MAX_IMAGE_PIXELS == default
 
 
 def test_max_side_shrinks_keeping_aspect() -> None:
