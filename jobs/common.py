@@ -7,7 +7,7 @@ from typing import Callable
 
 from operators.errors import ConfigError
 from pipeline.run import RunAborted
-from pipeline.settings import ModelSettings, PoolSettings
+from pipeline.settings import DEFAULT_MAX_RETRIES, ModelSettings, PoolSettings
 from pipeline.storage import parse_storage_options
 
 USAGE_ERROR = 2
@@ -21,6 +21,12 @@ def add_storage_argument(parser: argparse.ArgumentParser) -> None:
                         metavar="KEY=VALUE", help="fsspec storage option, e.g. endpoint_url=http://host:9000")
 
 
+def add_wait_argument(parser: argparse.ArgumentParser) -> None:
+    """--wait: queue behind a run that holds OUTPUT instead of exiting with status 2."""
+    parser.add_argument("--wait", action="store_true",
+                        help="if another run holds OUTPUT, wait for it to finish (or for its lease to expire)")
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ModelSettings and PoolSettings, plus --storage-option: every model command takes them."""
     parser.add_argument("--operator", required=True, help="operator name (see `stylebatch operators`)")
@@ -30,6 +36,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="images per forward pass (default: operator's choice)")
     parser.add_argument("--actors", type=int, help="model actors in the pool (default: one per GPU, or 1)")
     parser.add_argument("--gpus-per-actor", type=float, help="GPUs each actor reserves (default 1 if the cluster has GPUs)")
+    parser.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES, metavar="N",
+                        help="tries again after a worker died (out of memory, a crash, a lost node) before only "
+                             f"the inputs it held fail (default {DEFAULT_MAX_RETRIES})")
     add_storage_argument(parser)
 
 
@@ -47,8 +56,11 @@ def model_settings(args: argparse.Namespace) -> ModelSettings:
 
 
 def pool_settings(args: argparse.Namespace) -> PoolSettings:
-    """--batch-size, --actors, --gpus-per-actor as PoolSettings."""
-    return PoolSettings(batch_size=args.batch_size, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
+    """--batch-size, --actors, --gpus-per-actor, --max-retries as PoolSettings."""
+    if args.max_retries < 0:
+        raise ConfigError(f"--max-retries {args.max_retries}: use 0 or more")
+    return PoolSettings(batch_size=args.batch_size, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
+                        max_retries=args.max_retries)
 
 
 def storage_options(args: argparse.Namespace) -> dict[str, object]:

@@ -3,7 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import add_model_arguments, model_settings, module_main, pool_settings, run_command, storage_options
+from jobs.common import (
+    add_model_arguments,
+    add_wait_argument,
+    model_settings,
+    module_main,
+    pool_settings,
+    run_command,
+    storage_options,
+)
 from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.run import ConvertConfig, convert
 
@@ -25,6 +33,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--archive", action="store_true",
                         help="write one archive OUTPUT (.zip or .tar) instead of a prefix; "
                              "OUTPUT.work/ keeps the images and manifests for resuming")
+    add_wait_argument(parser)
     return parser
 
 
@@ -43,6 +52,7 @@ def config_from_args(args: argparse.Namespace) -> ConvertConfig:
         resume=args.resume,
         limit=args.limit,
         archive=args.archive,
+        wait=args.wait,
     )
 
 

@@ -3,7 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import add_model_arguments, model_settings, module_main, pool_settings, run_command, storage_options
+from jobs.common import (
+    add_model_arguments,
+    add_wait_argument,
+    model_settings,
+    module_main,
+    pool_settings,
+    run_command,
+    storage_options,
+)
 from pipeline.video.run import VideoConfig, convert_video
 
 
@@ -22,6 +30,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--deflicker", type=float, default=0.0, metavar="S",
                         help="temporal smoothing 0..1: blend with the motion-compensated previous frame (0.7 is strong)")
     parser.add_argument("--fps", type=float, help="frame rate of a frame-archive INPUT (frames in natural name order)")
+    add_wait_argument(parser)
     return parser
 
 
@@ -31,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         input=args.input, output=args.output, model=model_settings(args), pool=pool_settings(args),
         storage_options=storage_options(args), max_side=args.max_side, segment_seconds=args.segment_seconds,
         crf=args.crf, preset=args.preset, resume=args.resume, keep_segments=args.keep_segments,
-        deflicker=args.deflicker, fps=args.fps,
+        deflicker=args.deflicker, fps=args.fps, wait=args.wait,
     ))
     print(result.line())
     return result.exit_code

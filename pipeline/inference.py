@@ -14,6 +14,8 @@ from operators.spec import OperatorSpec
 from pipeline.settings import PoolSettings
 from pipeline.stages import Batch, objects
 
+TASK_CPUS = 0.25  # differs from any actor reservation, so CPU steps never fuse into the model actor
+
 
 class StylizeActor:
     """Holds one operator model resident on this actor's device; stylizes equal-shape groups."""
@@ -59,8 +61,9 @@ class StylizeActor:
 
 @dataclass(frozen=True)
 class ActorPool:
-    """How many model actors, what each reserves, its torch threads and its batch size, and how
-    many decode (and encode) tasks may run at once beside them."""
+    """How many model actors, what each reserves, its torch threads and its batch size, how many
+    decode (and encode) tasks may run at once beside them, and how often work whose worker died is
+    tried again."""
 
     size: int
     num_gpus: float
@@ -68,6 +71,7 @@ class ActorPool:
     threads: int
     batch_size: int
     cpu_tasks: int
+    max_retries: int
 
     @classmethod
     def for_cluster(cls, settings: PoolSettings, spec: OperatorSpec) -> ActorPool:
@@ -87,17 +91,28 @@ class ActorPool:
             batch_size = settings.batch_size or 1
         return cls(size=size, num_gpus=gpus_per_actor, num_cpus=1.0 if gpus_per_actor and cpus >= size + 2 else 0.5,
                    threads=0 if gpus_per_actor else max(1, int(cpus) // size), batch_size=batch_size,
-                   cpu_tasks=max(1, int(cpus) // 2))
+                   cpu_tasks=max(1, int(cpus) // 2), max_retries=settings.max_retries)
+
+    def tasks(self) -> dict[str, Any]:
+        """`map_batches` arguments of a CPU step beside the pool: bounded concurrency, bounded retries
+        when its worker dies (Ray's default retries forever)."""
+        return {"num_cpus": TASK_CPUS, "compute": ray.data.TaskPoolStrategy(size=self.cpu_tasks),
+                "max_retries": self.max_retries}
 
     def stylize(self, ds: ray.data.Dataset, model: Mapping[str, Any], actor: type = StylizeActor,
-                rows_per_call: int | None = None) -> ray.data.Dataset:
+                rows_per_call: int | None = None, isolated: bool = False) -> ray.data.Dataset:
         """`ds` through the pool: each `actor` is built from `model` (operator, options,
-        storage_options) and called with `rows_per_call` rows (default: the batch size)."""
+        storage_options) and called with `rows_per_call` rows (default: the batch size). `isolated`
+        sends an actor one call at a time, so that an input that kills it costs no other input a try."""
         return ds.map_batches(
             actor,
             batch_size=rows_per_call or self.batch_size,
-            compute=ray.data.ActorPoolStrategy(size=self.size),
+            compute=ray.data.ActorPoolStrategy(size=self.size, max_tasks_in_flight_per_actor=1 if isolated else None),
             num_gpus=self.num_gpus,
             num_cpus=self.num_cpus,
             fn_constructor_kwargs={**model, "max_batch": self.batch_size, "threads": self.threads},
+            # a dead actor is always replaced (each death costs a call one of its bounded retries),
+            # so a poison input cannot empty the pool
+            max_restarts=-1,
+            max_task_retries=self.max_retries,
         )

@@ -31,6 +31,8 @@ SCHEMA = pa.schema(
 STATUSES = ("converted", "skipped", "failed")
 MANIFEST_DIR = "_manifest"
 PARTS_DIR = "_parts"
+LISTING_DIR = "listed"
+LISTING_COLUMNS = ["input", "output", "status", "error"]
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +61,7 @@ class ManifestWriter:
     def __init__(self, output: str, run_id: str, storage_options: Mapping[str, Any],
                  flush_rows: int = 500, flush_seconds: float = 20.0) -> None:
         self.fs, root = filesystem(output, storage_options)
+        self.storage_options = dict(storage_options)
         self.dir = f"{root}/{MANIFEST_DIR}"
         self.parts_dir = f"{self.dir}/{PARTS_DIR}/{run_id}"
         self.run_id = run_id
@@ -107,6 +110,62 @@ class ManifestWriter:
             except OSError:
                 pass  # other runs' parts are still there, or the store has no folders
         return to_url(self.fs, table_path), to_url(self.fs, json_path)
+
+
+class ListingJournal:
+    """The inputs a run lists, written beside its manifest parts while the listing streams, so that at
+    the end the run can tell which inputs never came back (their worker died on every retry)."""
+
+    def __init__(self, parts_url: str, storage_options: Mapping[str, Any], rows_per_part: int = 50_000) -> None:
+        self.fs, parts_dir = filesystem(parts_url, storage_options)
+        self.dir = f"{parts_dir}/{LISTING_DIR}"
+        self.rows_per_part = rows_per_part
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.written = 0
+
+    def add(self, rows: pa.Table) -> None:
+        self.pending.append(rows)
+        self.pending_rows += rows.num_rows
+        if self.pending_rows >= self.rows_per_part:
+            self.close()
+
+    def close(self) -> None:
+        """Write what is queued (parts are numbered, so a retried listing task overwrites its own)."""
+        if self.pending:
+            with atomic_writer(self.fs, f"{self.dir}/part-{self.written:06d}.parquet") as f:
+                pq.write_table(pa.concat_tables(self.pending), f)
+            self.written += 1
+            self.pending, self.pending_rows = [], 0
+
+
+def unrecorded(parts_url: str, storage_options: Mapping[str, Any]) -> pa.Table:
+    """Rows of the run's listing whose input has no manifest row in its parts yet."""
+    fs, parts_dir = filesystem(parts_url, storage_options)
+    listed = [_read(fs, p) for p in sorted(fs.glob(f"{parts_dir}/{LISTING_DIR}/*.parquet"))]
+    if not listed:
+        return pa.table({name: pa.array([], pa.string()) for name in LISTING_COLUMNS})
+    recorded = [_read(fs, p, ["input"])["input"] for p in fs.glob(f"{parts_dir}/*.parquet")]
+    table = pa.concat_tables(listed).select(LISTING_COLUMNS)
+    if not recorded:
+        return table
+    return table.filter(pc.invert(pc.is_in(table["input"], value_set=pa.chunked_array(recorded).combine_chunks())))
+
+
+def failed_rows(listed: pa.Table, reason: str) -> pa.Table:
+    """Manifest rows that fail the `listed` inputs with one reason."""
+    n = listed.num_rows
+    return pa.table({
+        "input": listed["input"], "output": listed["output"], "status": pa.array(["failed"] * n, pa.string()),
+        "error": pa.array([reason] * n, pa.string()), "width": pa.array([0] * n, pa.int32()),
+        "height": pa.array([0] * n, pa.int32()), "seconds": pa.array([0.0] * n),
+        "finished_at": pa.array([time.time_ns() // 1_000_000] * n, pa.timestamp("ms", tz="UTC")),
+    })
+
+
+def _read(fs: Any, path: str, columns: list[str] | None = None) -> pa.Table:
+    with fs.open(path, "rb") as f:
+        return pq.read_table(f, columns=columns)
 
 
 def converted_inputs(output: str, storage_options: Mapping[str, Any], config_hash: str) -> pa.Array:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import secrets
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 import ray
@@ -20,14 +21,15 @@ from operators.spec import Companion, OperatorSpec
 from pipeline.archive_output import archive_work_area, pack
 from pipeline.cluster import ensure_ray
 from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
-from pipeline.inference import ActorPool
-from pipeline.manifest import ManifestWriter, Totals, converted_inputs
+from pipeline.inference import TASK_CPUS, ActorPool
+from pipeline.lease import Lease
+from pipeline.manifest import ListingJournal, ManifestWriter, Totals, converted_inputs, failed_rows, unrecorded
 from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.stages import encode_and_write, list_inputs, read_and_decode
 from pipeline.storage import filesystem, normalise, options_for
 
 ROWS_PER_DECODE_TASK = 4
-DECODE_CPUS = 0.25  # differs from any actor reservation, so decoding never fuses into the model actor
+log = logging.getLogger(__name__)
 
 
 class RunAborted(Exception):
@@ -59,6 +61,7 @@ class ConvertConfig:
     resume: bool = True
     limit: int | None = None
     archive: bool = False
+    wait: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,49 @@ def recording_on_abort(writer: ManifestWriter, totals: Totals, unit: str = "inpu
                          "fix the cause and run the same command again to continue") from exc
 
 
+def tolerate_lost_blocks() -> None:
+    """Let Ray Data drop a block whose task failed on every retry instead of stopping the run: the
+    run then finds the inputs it held (listed, never recorded) and tries each alone."""
+    ray.data.DataContext.get_current().max_errored_blocks = -1
+
+
+def _chain(ds: ray.data.Dataset, plan: Plan, cfg: ConvertConfig, pool: ActorPool, isolated: bool = False) -> ray.data.Dataset:
+    """Listed rows -> read and decode -> stylize (the pool) -> encode and write; `isolated`: one input a
+    task and one task an actor at a time, so that an input whose worker dies takes no other with it."""
+    ds = ds.repartition(target_num_rows_per_block=1 if isolated else ROWS_PER_DECODE_TASK).map_batches(
+        read_and_decode,
+        **pool.tasks(),
+        fn_kwargs={"input_mode": plan.spec.input_mode, "max_pixels": cfg.max_pixels, "max_side": cfg.max_side,
+                   "storage_options": plan.input_options, "companion": plan.companion, "root": plan.input},
+    )
+    return pool.stylize(ds, plan.model(), rows_per_call=1 if isolated else None, isolated=isolated).map_batches(
+        encode_and_write,
+        **pool.tasks(),
+        fn_kwargs={"fmt": cfg.fmt, "quality": cfg.quality, "storage_options": plan.output_options},
+    )
+
+
+def _record(tables: Iterable[pa.Table], writer: ManifestWriter, totals: Totals, constants: dict[str, str]) -> None:
+    """Count and queue manifest rows as they arrive (a dataset's batches, or tables made here)."""
+    for table in tables:
+        for name, value in constants.items():
+            table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+        writer.add(table)
+        for entry in table["status"].value_counts().to_pylist():
+            setattr(totals, entry["values"], getattr(totals, entry["values"]) + entry["counts"])
+        totals.inputs += table.num_rows
+
+
+def _batches(ds: ray.data.Dataset) -> Iterator[pa.Table]:
+    return ds.iter_batches(batch_format="pyarrow", batch_size=None)
+
+
+def _unrecorded(writer: ManifestWriter) -> pa.Table:
+    """The listed inputs that have no manifest row yet, found by a task (the driver never holds the listing)."""
+    writer.flush()
+    return ray.get(ray.remote(unrecorded).options(num_cpus=TASK_CPUS).remote(writer.parts_url, writer.storage_options))
+
+
 def new_run_id() -> str:
     """Sortable, unique run id: UTC time plus a random suffix."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -172,54 +218,53 @@ def convert(cfg: ConvertConfig) -> RunResult:
     """Run one conversion to the end; every listed input gets exactly one manifest row.
 
     With `archive`, images go to the work area OUTPUT.work/ and are then packed into OUTPUT.
+    Only one run at a time works in an OUTPUT (see `lease`).
     """
     plan = prepare(cfg)
     archive = plan.output
     if cfg.archive:
         plan = replace(plan, output=archive_work_area(plan.output))
-    ensure_ray()
-    pool = ActorPool.for_cluster(cfg.pool, plan.spec)
     run_id = new_run_id()
+    with Lease(plan.output, plan.output_options, run_id, wait=cfg.wait) as lease:
+        result = _run(plan, cfg, run_id, lease)
+        if cfg.archive:
+            members = pack(plan.output, archive, plan.output_options)
+            result = replace(result, output=archive, note=f"{members} images in {archive}")
+    return result
+
+
+def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease) -> RunResult:
+    """The run proper, under the lease: the chain over the listing, then each input whose work was
+    lost with its worker alone, then a failed row for each input that killed its worker every time."""
+    ensure_ray()
+    tolerate_lost_blocks()
+    pool = ActorPool.for_cluster(cfg.pool, plan.spec)
     converted = converted_inputs(plan.output, plan.output_options, plan.config_hash) if cfg.resume else pa.array([], pa.string())
     started = time.perf_counter()
-    ds = ray.data.from_items([{"root": plan.input}]).map_batches(
-        list_inputs,
-        batch_size=1,
-        num_cpus=DECODE_CPUS,
-        fn_kwargs={"output": plan.output, "fmt": cfg.fmt, "storage_options": plan.input_options,
-                   "done": [ray.put(converted)], "companion": plan.companion},
-    )
-    if cfg.limit:
-        ds = ds.limit(cfg.limit)
-    ds = ds.repartition(target_num_rows_per_block=ROWS_PER_DECODE_TASK).map_batches(
-        read_and_decode,
-        num_cpus=DECODE_CPUS,
-        compute=ray.data.TaskPoolStrategy(size=pool.cpu_tasks),
-        fn_kwargs={"input_mode": plan.spec.input_mode, "max_pixels": cfg.max_pixels, "max_side": cfg.max_side,
-                   "storage_options": plan.input_options, "companion": plan.companion, "root": plan.input},
-    )
-    ds = pool.stylize(ds, plan.model()).map_batches(
-        encode_and_write,
-        num_cpus=DECODE_CPUS,
-        compute=ray.data.TaskPoolStrategy(size=pool.cpu_tasks),
-        fn_kwargs={"fmt": cfg.fmt, "quality": cfg.quality, "storage_options": plan.output_options},
-    )
     totals = Totals(run_id=run_id, operator=plan.spec.name, config_hash=plan.config_hash)
     writer = ManifestWriter(plan.output, run_id, plan.output_options)
     constants = {"operator": plan.spec.name, "config_hash": plan.config_hash, "run_id": run_id}
+    listed = ray.data.from_items([{"root": plan.input}]).map_batches(
+        list_inputs,
+        batch_size=1,
+        num_cpus=TASK_CPUS,
+        max_retries=pool.max_retries,
+        fn_kwargs={"output": plan.output, "fmt": cfg.fmt, "storage_options": plan.input_options,
+                   "done": [ray.put(converted)], "companion": plan.companion, "limit": cfg.limit or None,
+                   "journal": ListingJournal(writer.parts_url, plan.output_options)},
+    )
     with recording_on_abort(writer, totals):
-        for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-            for name, value in constants.items():
-                table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
-            writer.add(table)
-            counts = table["status"].value_counts().to_pylist()
-            for entry in counts:
-                setattr(totals, entry["values"], getattr(totals, entry["values"]) + entry["counts"])
-            totals.inputs += table.num_rows
+        _record(_batches(_chain(listed, plan, cfg, pool)), writer, totals, constants)
+        lost = _unrecorded(writer)
+        if lost.num_rows:  # blocks whose worker died on every retry: each input alone, to find the culprits
+            log.warning("%d inputs were held by workers that died on every retry; trying each alone", lost.num_rows)
+            _record(_batches(_chain(ray.data.from_arrow(lost), plan, cfg, pool, isolated=True)), writer, totals, constants)
+            poison = _unrecorded(writer)
+            reason = (f"its worker died on each of {pool.max_retries + 1} tries while processing this input "
+                      "(out of memory, or a crash in a native library?); the other inputs went on")
+            _record([failed_rows(poison, reason)], writer, totals, constants)
+        lease.check()
     totals.seconds = time.perf_counter() - started
     totals.images_per_second = totals.converted / totals.seconds if totals.seconds else 0.0
     manifest, summary = writer.finish(totals)
-    if cfg.archive:
-        members = pack(plan.output, archive, plan.output_options)
-        return RunResult(totals, archive, manifest, summary, note=f"{members} images in {archive}")
     return RunResult(totals, plan.output, manifest, summary)

@@ -13,10 +13,16 @@ class ModelSettings:
     settings: dict[str, str] = field(default_factory=dict)
 
 
+DEFAULT_MAX_RETRIES = 3
+
+
 @dataclass(frozen=True)
 class PoolSettings:
-    """`--batch-size`, `--actors`, `--gpus-per-actor`; None lets the run choose from the cluster."""
+    """`--batch-size`, `--actors`, `--gpus-per-actor` (None lets the run choose from the cluster) and
+    `--max-retries`: how often work whose worker died (killed for memory, a native crash, a lost
+    node) is tried again before only its own inputs fail."""
 
     batch_size: int | None = None
     actors: int | None = None
     gpus_per_actor: float | None = None
+    max_retries: int = DEFAULT_MAX_RETRIES

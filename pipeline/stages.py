@@ -26,6 +26,7 @@ from pipeline.archives import (
 )
 from pipeline.codecs import IMAGE_EXTENSIONS, DecodeError, decode_image, encode_image
 from pipeline.keys import KeyRejected, companion_url, is_companion, join_url, output_relpath
+from pipeline.manifest import LISTING_COLUMNS, ListingJournal
 from pipeline.storage import filesystem, to_url, write_bytes
 
 Batch = dict[str, np.ndarray]
@@ -41,13 +42,36 @@ def objects(values: list) -> np.ndarray:
 
 def list_inputs(
     batch: Batch, *, output: str | None, fmt: str, storage_options: Mapping[str, Any], done: list[ray.ObjectRef],
-    companion: Companion | None = None,
+    companion: Companion | None = None, limit: int | None = None, journal: ListingJournal | None = None,
 ) -> Iterator[Batch]:
-    """Expand each input root into one row per image below it, with output key and resume status.
+    """Expand each input root into one row per image below it (at most `limit`), with output key and
+    resume status; every row also goes to the run's `journal`.
 
     With `output` None (training data) rows carry no output key; companion images kept beside
     their inputs (<name><suffix>.png) are not inputs themselves.
     """
+    listed = _list_inputs(batch, output, fmt, storage_options, done, companion)
+    for rows in listed if limit is None else _first_rows(listed, limit):
+        if journal:
+            journal.add(pa.table({name: rows[name] for name in LISTING_COLUMNS}))
+        yield rows
+    if journal:
+        journal.close()
+
+
+def _first_rows(batches: Iterator[Batch], limit: int) -> Iterator[Batch]:
+    for rows in batches:
+        take = min(limit, len(rows["input"]))
+        yield {name: column[:take] for name, column in rows.items()}
+        limit -= take
+        if not limit:
+            return
+
+
+def _list_inputs(
+    batch: Batch, output: str | None, fmt: str, storage_options: Mapping[str, Any], done: list[ray.ObjectRef],
+    companion: Companion | None,
+) -> Iterator[Batch]:
     sibling_suffix = companion.suffix if companion and not companion.prefix else None
     converted = ray.get(done[0]) if done else pa.array([], pa.string())
     out_root = filesystem(output, storage_options)[1] if output else None

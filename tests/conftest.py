@@ -50,8 +50,11 @@ def s3(s3_endpoint: str) -> s3fs.S3FileSystem:
 
 @pytest.fixture(scope="session")
 def ray_cluster(s3_endpoint: str) -> None:
-    """One real local Ray instance for the whole session (2 CPUs, like CI)."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    """One real local Ray instance for the whole session (2 CPUs, like CI); its workers can import the
+    test operators kept here (`poison_operator`)."""
+    search_path = os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
+             runtime_env={"env_vars": {"PYTHONPATH": search_path}})
     yield
     ray.shutdown()
 

@@ -12,9 +12,18 @@ import ray
 from operators.errors import ConfigError
 from pipeline.archives import archive_protocol
 from pipeline.cluster import ensure_ray
-from pipeline.inference import ActorPool
+from pipeline.inference import TASK_CPUS, ActorPool
+from pipeline.lease import Lease
 from pipeline.manifest import ManifestWriter, Totals
-from pipeline.run import DECODE_CPUS, ConvertConfig, Plan, RunResult, new_run_id, prepare, recording_on_abort
+from pipeline.run import (
+    ConvertConfig,
+    Plan,
+    RunResult,
+    new_run_id,
+    prepare,
+    recording_on_abort,
+    tolerate_lost_blocks,
+)
 from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.storage import filesystem, to_url
 from pipeline.video.join import join_segments
@@ -50,6 +59,7 @@ class VideoConfig:
     keep_segments: bool = False
     deflicker: float = 0.0
     fps: float | None = None
+    wait: bool = False
 
 
 def work_area(output: str, config_hash: str) -> str:
@@ -84,57 +94,67 @@ def convert_video(cfg: VideoConfig) -> RunResult:
     work = work_area(plan.output, config_hash)
     fs_work, work_root = filesystem(work, plan.output_options)
     segments = plan_segments(info, cfg.segment_seconds)
-    done = set(fs_work.glob(f"{work_root}/seg-*.mp4")) if cfg.resume else set()
-    names = [f"{work_root}/{SEGMENT_NAME.format(i)}" for i in range(len(segments))]
-    todo = [{"segment": i, "start": a, "end": b} for i, (a, b) in enumerate(segments) if names[i] not in done]
-
-    ensure_ray()
-    pool = ActorPool.for_cluster(cfg.pool, plan.spec)
     run_id = new_run_id()
-    started = time.perf_counter()
-    totals = Totals(run_id=run_id, operator=plan.spec.name, config_hash=config_hash)
-    writer = ManifestWriter(work, run_id, plan.output_options)
-    skipped = [i for i in range(len(segments)) if names[i] in done]
-    _record(writer, totals, skipped, ["skipped"] * len(skipped), [""] * len(skipped), segments, names, plan, info,
-            run_id, config_hash)
-    flicker_sums = {"flicker_in": 0.0, "flicker_raw": 0.0, "flicker_out": 0.0}
-    converted_frames = 0  # frames stylized by this run (a resumed run skips finished segments)
-    if todo:
-        ds = ray.data.from_items(todo).repartition(target_num_rows_per_block=1).map_batches(
-            decode, batch_size=1, num_cpus=DECODE_CPUS,
-            fn_kwargs={"url": plan.input, "max_side": cfg.max_side, "storage_options": plan.input_options,
-                       **source_kwargs})
-        ds = (
-            pool.stylize(ds, plan.model(), actor=SegmentStylizeActor, rows_per_call=1)
-            .map_batches(encode_segments, batch_size=1, num_cpus=DECODE_CPUS,
-                         fn_kwargs={"work": work, "fps": info.fps, "crf": cfg.crf, "preset": cfg.preset,
-                                    "deflicker": cfg.deflicker, "storage_options": plan.output_options})
-        )
-        with recording_on_abort(writer, totals, unit="segments"):
-            for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
-                lengths = batch["end"] - batch["start"]
-                converted_frames += int(lengths[batch["status"] == "converted"].sum())
-                for key in flicker_sums:
-                    flicker_sums[key] += float((batch[key] * lengths).sum())
-                _record(writer, totals, [int(s) for s in batch["segment"]], list(batch["status"]),
-                        list(batch["error"]), segments, names, plan, info, run_id, config_hash)
-    if not totals.failed:
-        join_segments(fs_work, names, [b - a for a, b in segments], None if frame_archive else plan.input,
-                      plan.output, info.fps,
-                      plan.input_options, plan.output_options)
-        if not cfg.keep_segments:
-            fs_work.rm([n for n in names if fs_work.exists(n)])
-    totals.seconds = time.perf_counter() - started
-    totals.images_per_second = converted_frames / totals.seconds if totals.seconds else 0.0
-    manifest, summary = writer.finish(totals)
-    output = plan.output if not totals.failed else f"(not joined: {totals.failed} segments failed; rerun to retry them)"
-    note = ""
-    if flicker_sums["flicker_in"]:
-        raw = flicker_sums["flicker_raw"] / flicker_sums["flicker_in"]
-        out = flicker_sums["flicker_out"] / flicker_sums["flicker_in"]
-        note = (f"flicker (consecutive-frame change, output / input): {out:.2f}"
-                + (f" (per-frame stylization {raw:.2f}, {100 * (1 - out / raw):.0f}% less)" if cfg.deflicker else ""))
-    return RunResult(totals, output, manifest, summary, unit="frames", note=note)
+    with Lease(f"{plan.output}{WORK_SUFFIX}", plan.output_options, run_id, wait=cfg.wait) as lease:
+        done = set(fs_work.glob(f"{work_root}/seg-*.mp4")) if cfg.resume else set()
+        names = [f"{work_root}/{SEGMENT_NAME.format(i)}" for i in range(len(segments))]
+        todo = [{"segment": i, "start": a, "end": b} for i, (a, b) in enumerate(segments) if names[i] not in done]
+
+        ensure_ray()
+        tolerate_lost_blocks()
+        pool = ActorPool.for_cluster(cfg.pool, plan.spec)
+        started = time.perf_counter()
+        totals = Totals(run_id=run_id, operator=plan.spec.name, config_hash=config_hash)
+        writer = ManifestWriter(work, run_id, plan.output_options)
+        skipped = [i for i in range(len(segments)) if names[i] in done]
+        _record(writer, totals, skipped, ["skipped"] * len(skipped), [""] * len(skipped), segments, names, plan, info,
+                run_id, config_hash)
+        flicker_sums = {"flicker_in": 0.0, "flicker_raw": 0.0, "flicker_out": 0.0}
+        converted_frames = 0  # frames stylized by this run (a resumed run skips finished segments)
+        if todo:
+            ds = ray.data.from_items(todo).repartition(target_num_rows_per_block=1).map_batches(
+                decode, batch_size=1, num_cpus=TASK_CPUS, max_retries=pool.max_retries,
+                fn_kwargs={"url": plan.input, "max_side": cfg.max_side, "storage_options": plan.input_options,
+                           **source_kwargs})
+            ds = (
+                pool.stylize(ds, plan.model(), actor=SegmentStylizeActor, rows_per_call=1)
+                .map_batches(encode_segments, batch_size=1, num_cpus=TASK_CPUS, max_retries=pool.max_retries,
+                             fn_kwargs={"work": work, "fps": info.fps, "crf": cfg.crf, "preset": cfg.preset,
+                                        "deflicker": cfg.deflicker, "storage_options": plan.output_options})
+            )
+            recorded: set[int] = set()
+            with recording_on_abort(writer, totals, unit="segments"):
+                for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+                    lengths = batch["end"] - batch["start"]
+                    converted_frames += int(lengths[batch["status"] == "converted"].sum())
+                    for key in flicker_sums:
+                        flicker_sums[key] += float((batch[key] * lengths).sum())
+                    _record(writer, totals, [int(s) for s in batch["segment"]], list(batch["status"]),
+                            list(batch["error"]), segments, names, plan, info, run_id, config_hash)
+                    recorded.update(int(s) for s in batch["segment"])
+                lease.check()
+            lost = [row["segment"] for row in todo if row["segment"] not in recorded]
+            reason = (f"its worker died on each of {pool.max_retries + 1} tries while processing this segment "
+                      "(out of memory, or a crash in a native library?); rerun to try it again")
+            _record(writer, totals, lost, ["failed"] * len(lost), [reason] * len(lost), segments, names, plan, info,
+                    run_id, config_hash)
+        if not totals.failed:
+            join_segments(fs_work, names, [b - a for a, b in segments], None if frame_archive else plan.input,
+                          plan.output, info.fps,
+                          plan.input_options, plan.output_options)
+            if not cfg.keep_segments:
+                fs_work.rm([n for n in names if fs_work.exists(n)])
+        totals.seconds = time.perf_counter() - started
+        totals.images_per_second = converted_frames / totals.seconds if totals.seconds else 0.0
+        manifest, summary = writer.finish(totals)
+        output = plan.output if not totals.failed else f"(not joined: {totals.failed} segments failed; rerun to retry them)"
+        note = ""
+        if flicker_sums["flicker_in"]:
+            raw = flicker_sums["flicker_raw"] / flicker_sums["flicker_in"]
+            out = flicker_sums["flicker_out"] / flicker_sums["flicker_in"]
+            note = (f"flicker (consecutive-frame change, output / input): {out:.2f}"
+                    + (f" (per-frame stylization {raw:.2f}, {100 * (1 - out / raw):.0f}% less)" if cfg.deflicker else ""))
+        return RunResult(totals, output, manifest, summary, unit="frames", note=note)
 
 
 def _record(writer: ManifestWriter, totals: Totals, indices: list[int], statuses: list[str], errors: list[str],

@@ -1,0 +1,91 @@
+"""One run per OUTPUT: the lease is exclusive, renewed, taken over once expired, on local disks and S3."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BUCKET
+from images import encoded, photo
+
+from jobs import cli
+from jobs.common import run_command
+from pipeline.lease import Lease, LeaseLost, OutputHeld
+
+
+@pytest.fixture(params=["local", "s3"])
+def output(request, tmp_path: Path) -> str:
+    if request.param == "local":
+        return str(tmp_path / "out")
+    request.getfixturevalue("s3")
+    return f"s3://{BUCKET}/lease-{time.time_ns()}"
+
+
+def stored(lease: Lease) -> dict:
+    return json.loads(lease.fs.cat_file(lease.path))
+
+
+def test_a_held_output_refuses_a_second_run_naming_the_holder(output: str) -> None:
+    with Lease(output, {}, "run-a"):
+        with pytest.raises(OutputHeld, match=r"held by run run-a \(started .* pid \d+\).*--wait"):
+            Lease(output, {}, "run-b").acquire()
+    with Lease(output, {}, "run-b") as lease:
+        assert stored(lease)["run_id"] == "run-b"
+    assert not Lease(output, {}, "probe").fs.exists(lease.path)
+
+
+def test_an_expired_lease_is_taken_over(output: str) -> None:
+    dead = Lease(output, {}, "killed-run")
+    dead.acquire()  # never renewed, never released: a killed run
+    dead.fs.pipe_file(dead.path, json.dumps({**stored(dead), "host": "elsewhere", "expires_at": time.time() - 1}).encode())
+    with Lease(output, {}, "next-run") as lease:
+        assert stored(lease)["run_id"] == "next-run"
+
+
+def test_a_holder_whose_process_is_gone_from_this_host_has_expired(tmp_path: Path) -> None:
+    dead = Lease(str(tmp_path / "out"), {}, "killed-run", seconds=3600)
+    dead.acquire()
+    record = stored(dead)
+    dead.fs.pipe_file(dead.path, json.dumps({**record, "pid": 2**22 + 12345}).encode())  # no such pid
+    with Lease(str(tmp_path / "out"), {}, "next-run") as lease:
+        assert stored(lease)["run_id"] == "next-run"
+
+
+def test_the_lease_is_renewed_and_a_takeover_is_noticed(output: str) -> None:
+    with Lease(output, {}, "run-a", seconds=0.8) as lease:
+        first = stored(lease)["expires_at"]
+        time.sleep(0.6)
+        assert stored(lease)["expires_at"] > first
+        lease.check()
+        intruder = {**stored(lease), "run_id": "run-b", "host": "elsewhere", "expires_at": time.time() + 60}
+        lease.fs.pipe_file(lease.path, json.dumps(intruder).encode())
+        time.sleep(0.6)
+        with pytest.raises(LeaseLost, match="run-b"):
+            lease.check()
+    assert stored(lease)["run_id"] == "run-b"  # the new holder's lease is left alone
+
+
+def test_wait_queues_behind_the_holder(tmp_path: Path) -> None:
+    holder = Lease(str(tmp_path / "out"), {}, "run-a", seconds=2)
+    holder.__enter__()
+    threading.Timer(1.0, holder.__exit__, (None, None, None)).start()
+    started = time.monotonic()
+    with Lease(str(tmp_path / "out"), {}, "run-b", seconds=2, wait=True) as lease:
+        assert stored(lease)["run_id"] == "run-b"
+    assert time.monotonic() - started >= 0.9
+
+
+def test_convert_into_a_held_output_exits_2_before_any_work(tmp_path: Path, animegan_weights: Path, capsys) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "a.png").write_bytes(encoded(photo(16, 16)))
+    with Lease(str(tmp_path / "out"), {}, "nightly-1"):
+        started = time.monotonic()
+        with pytest.raises(SystemExit) as exit_info:
+            run_command(cli.main, ["convert", str(source), str(tmp_path / "out"), "--operator", "animegan",
+                                   "--weights", str(animegan_weights)])
+    assert exit_info.value.code == 2 and time.monotonic() - started < 10
+    assert "held by run nightly-1" in capsys.readouterr().err
+    assert not list((tmp_path / "out").glob("*.png"))
