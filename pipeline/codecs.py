@@ -8,11 +8,12 @@ import warnings
 from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
 DEFAULT_MAX_PIXELS = 40_000_000
+STAMP_KEY = "stylebatch"
 
 
 class DecodeError(Exception):
@@ -91,11 +92,29 @@ def _to_mode(img: Image.Image, mode: str) -> Image.Image:
     return img.convert(mode)
 
 
-def encode_image(array: np.ndarray, fmt: str, quality: int = 95) -> bytes:
-    """(H, W, C) uint8 to PNG, JPEG or WebP bytes."""
+def encode_image(array: np.ndarray, fmt: str, quality: int = 95, stamp: str = "") -> bytes:
+    """(H, W, C) uint8 to PNG, JPEG or WebP bytes, carrying `stamp` in the format's own text slot
+    (PNG text chunk, JPEG comment, WebP XMP) so that any store keeps it with the pixels."""
     img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     buffer = io.BytesIO()
-    options = {"PNG": {"compress_level": 1}, "JPEG": {"quality": quality}, "WEBP": {"quality": quality}}
     pil_format = FORMATS[fmt]
-    img.save(buffer, format=pil_format, **options[pil_format])
+    options: dict = {"PNG": {"compress_level": 1}, "JPEG": {"quality": quality}, "WEBP": {"quality": quality}}[pil_format]
+    if stamp:
+        if pil_format == "PNG":
+            options["pnginfo"] = PngImagePlugin.PngInfo()
+            options["pnginfo"].add_text(STAMP_KEY, stamp)
+        else:
+            options["comment" if pil_format == "JPEG" else "xmp"] = stamp.encode()
+    img.save(buffer, format=pil_format, **options)
     return buffer.getvalue()
+
+
+def read_stamp(data: bytes) -> str:
+    """The stamp `encode_image` put into an image; "" if it has none or is not an image."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()  # a cut-short file fails here, so it never counts as written
+            value = img.info.get(STAMP_KEY) or img.info.get("comment") or img.info.get("xmp") or ""
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError):
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)

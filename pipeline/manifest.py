@@ -1,8 +1,9 @@
-"""Run manifests: one Parquet row per input plus a JSON summary; earlier runs' rows drive resume."""
+"""Run manifests: one Parquet row per input plus a JSON summary, streamed as parts while a run goes on."""
 from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
@@ -16,6 +17,7 @@ from pipeline.storage import atomic_writer, filesystem, to_url
 SCHEMA = pa.schema(
     [
         ("input", pa.string()),
+        ("input_version", pa.string()),
         ("output", pa.string()),
         ("status", pa.string()),
         ("error", pa.string()),
@@ -32,7 +34,7 @@ STATUSES = ("converted", "skipped", "failed")
 MANIFEST_DIR = "_manifest"
 PARTS_DIR = "_parts"
 LISTING_DIR = "listed"
-LISTING_COLUMNS = ["input", "output", "status", "error"]
+LISTING_COLUMNS = ["input", "input_version", "output", "status", "error"]
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +51,7 @@ class Totals:
     failed: int = 0
     seconds: float = 0.0
     images_per_second: float = 0.0
+    aborted: bool = False
 
 
 class ManifestWriter:
@@ -59,7 +62,7 @@ class ManifestWriter:
     """
 
     def __init__(self, output: str, run_id: str, storage_options: Mapping[str, Any],
-                 flush_rows: int = 500, flush_seconds: float = 20.0) -> None:
+                 flush_rows: int = 10_000, flush_seconds: float = 30.0) -> None:
         self.fs, root = filesystem(output, storage_options)
         self.storage_options = dict(storage_options)
         self.dir = f"{root}/{MANIFEST_DIR}"
@@ -99,17 +102,51 @@ class ManifestWriter:
         table_path, json_path = f"{self.dir}/{self.run_id}.parquet", f"{self.dir}/{self.run_id}.json"
         with atomic_writer(self.fs, table_path) as f, pq.ParquetWriter(f, SCHEMA) as writer:
             for part in self.parts:
-                with self.fs.open(part, "rb") as p:
-                    writer.write_table(pq.read_table(p))
+                try:
+                    with self.fs.open(part, "rb") as p:
+                        writer.write_table(pq.read_table(p).select(SCHEMA.names).cast(SCHEMA))
+                except (OSError, pa.ArrowException, KeyError) as exc:  # cut short by an older release
+                    log.warning("skipping unreadable manifest part %s (%s)", to_url(self.fs, part), exc)
         with atomic_writer(self.fs, json_path) as f:
             f.write(json.dumps(asdict(totals), indent=2).encode())
-        if self.parts:
+        if self.fs.exists(self.parts_dir):
             self.fs.rm(self.parts_dir, recursive=True)
             try:
                 self.fs.rmdir(f"{self.dir}/{PARTS_DIR}")  # local disks keep empty folders
             except OSError:
                 pass  # other runs' parts are still there, or the store has no folders
         return to_url(self.fs, table_path), to_url(self.fs, json_path)
+
+
+def finish_killed_runs(output: str, storage_options: Mapping[str, Any], current_run: str) -> list[str]:
+    """Give every run that was killed (parts left, no manifest) its manifest, its totals marked
+    `aborted`, and delete its parts, so that no later run reads them again; returns the manifests."""
+    fs, root = filesystem(output, storage_options)
+    try:
+        runs = [p for p in fs.ls(f"{root}/{MANIFEST_DIR}/{PARTS_DIR}", detail=True) if p["type"] == "directory"]
+    except FileNotFoundError:
+        return []
+    manifests = []
+    for run in runs:
+        run_id = posixpath.basename(run["name"].rstrip("/"))
+        if run_id == current_run:
+            continue
+        writer = ManifestWriter(output, run_id, storage_options)
+        writer.parts = sorted(fs.glob(f"{writer.parts_dir}/part-*.parquet"))
+        totals = Totals(run_id=run_id, operator="", config_hash="", aborted=True)
+        for part in writer.parts:
+            try:
+                with fs.open(part, "rb") as f:
+                    table = pq.read_table(f, columns=["status", "operator", "config_hash"])
+            except (OSError, pa.ArrowException, KeyError):
+                continue  # finish() warns about it
+            totals.operator, totals.config_hash = table["operator"][0].as_py(), table["config_hash"][0].as_py()
+            for entry in table["status"].value_counts().to_pylist():
+                setattr(totals, entry["values"], getattr(totals, entry["values"]) + entry["counts"])
+            totals.inputs += table.num_rows
+        log.warning("run %s was stopped before it finished; its %d recorded inputs are folded in", run_id, totals.inputs)
+        manifests.append(writer.finish(totals)[0])
+    return manifests
 
 
 class ListingJournal:
@@ -156,7 +193,7 @@ def failed_rows(listed: pa.Table, reason: str) -> pa.Table:
     """Manifest rows that fail the `listed` inputs with one reason."""
     n = listed.num_rows
     return pa.table({
-        "input": listed["input"], "output": listed["output"], "status": pa.array(["failed"] * n, pa.string()),
+        "input": listed["input"], "input_version": listed["input_version"], "output": listed["output"], "status": pa.array(["failed"] * n, pa.string()),
         "error": pa.array([reason] * n, pa.string()), "width": pa.array([0] * n, pa.int32()),
         "height": pa.array([0] * n, pa.int32()), "seconds": pa.array([0.0] * n),
         "finished_at": pa.array([time.time_ns() // 1_000_000] * n, pa.timestamp("ms", tz="UTC")),
@@ -166,23 +203,3 @@ def failed_rows(listed: pa.Table, reason: str) -> pa.Table:
 def _read(fs: Any, path: str, columns: list[str] | None = None) -> pa.Table:
     with fs.open(path, "rb") as f:
         return pq.read_table(f, columns=columns)
-
-
-def converted_inputs(output: str, storage_options: Mapping[str, Any], config_hash: str) -> pa.Array:
-    """Inputs that earlier runs (finished or killed) converted into `output` with this config."""
-    fs, root = filesystem(output, storage_options)
-    paths = fs.glob(f"{root}/{MANIFEST_DIR}/*.parquet") + fs.glob(f"{root}/{MANIFEST_DIR}/{PARTS_DIR}/*/*.parquet")
-    found = []
-    for path in paths:
-        try:
-            with fs.open(path, "rb") as f:
-                table = pq.read_table(f, columns=["input", "status", "config_hash"])
-        except (OSError, pa.ArrowException) as exc:  # a file cut short by a killed write (older releases)
-            log.warning("skipping unreadable manifest file %s (%s); its inputs count as not done",
-                        to_url(fs, path), exc)
-            continue
-        keep = pc.and_(pc.equal(table["status"], "converted"), pc.equal(table["config_hash"], config_hash))
-        found.append(table.filter(keep)["input"])
-    if not found:
-        return pa.array([], pa.string())
-    return pc.unique(pa.chunked_array(found, pa.string()).combine_chunks())

@@ -23,7 +23,8 @@ from pipeline.cluster import ensure_ray
 from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.inference import TASK_CPUS, ActorPool
 from pipeline.lease import Lease
-from pipeline.manifest import ListingJournal, ManifestWriter, Totals, converted_inputs, failed_rows, unrecorded
+from pipeline.manifest import ListingJournal, ManifestWriter, Totals, failed_rows, finish_killed_runs, unrecorded
+from pipeline.resume import ResumeCheck, fold_into_state, load_done
 from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.stages import encode_and_write, list_inputs, read_and_decode
 from pipeline.storage import filesystem, normalise, options_for
@@ -184,7 +185,8 @@ def _chain(ds: ray.data.Dataset, plan: Plan, cfg: ConvertConfig, pool: ActorPool
     return pool.stylize(ds, plan.model(), rows_per_call=1 if isolated else None, isolated=isolated).map_batches(
         encode_and_write,
         **pool.tasks(),
-        fn_kwargs={"fmt": cfg.fmt, "quality": cfg.quality, "storage_options": plan.output_options},
+        fn_kwargs={"fmt": cfg.fmt, "quality": cfg.quality, "storage_options": plan.output_options,
+                   "config_hash": plan.config_hash},
     )
 
 
@@ -239,8 +241,8 @@ def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease) -> RunResult
     ensure_ray()
     tolerate_lost_blocks()
     pool = ActorPool.for_cluster(cfg.pool, plan.spec)
-    converted = converted_inputs(plan.output, plan.output_options, plan.config_hash) if cfg.resume else pa.array([], pa.string())
     started = time.perf_counter()
+    done = _done_inputs.options(num_cpus=TASK_CPUS).remote(plan.output, plan.output_options, run_id, plan.config_hash)
     totals = Totals(run_id=run_id, operator=plan.spec.name, config_hash=plan.config_hash)
     writer = ManifestWriter(plan.output, run_id, plan.output_options)
     constants = {"operator": plan.spec.name, "config_hash": plan.config_hash, "run_id": run_id}
@@ -250,8 +252,9 @@ def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease) -> RunResult
         num_cpus=TASK_CPUS,
         max_retries=pool.max_retries,
         fn_kwargs={"output": plan.output, "fmt": cfg.fmt, "storage_options": plan.input_options,
-                   "done": [ray.put(converted)], "companion": plan.companion, "limit": cfg.limit or None,
-                   "journal": ListingJournal(writer.parts_url, plan.output_options)},
+                   "companion": plan.companion, "limit": cfg.limit or None,
+                   "journal": ListingJournal(writer.parts_url, plan.output_options),
+                   "resume": ResumeCheck(plan.config_hash, done, plan.output, plan.output_options) if cfg.resume else None},
     )
     with recording_on_abort(writer, totals):
         _record(_batches(_chain(listed, plan, cfg, pool)), writer, totals, constants)
@@ -267,4 +270,13 @@ def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease) -> RunResult
     totals.seconds = time.perf_counter() - started
     totals.images_per_second = totals.converted / totals.seconds if totals.seconds else 0.0
     manifest, summary = writer.finish(totals)
+    ray.get(ray.remote(fold_into_state).options(num_cpus=TASK_CPUS).remote(plan.output, plan.output_options, [manifest]))
     return RunResult(totals, plan.output, manifest, summary)
+
+
+@ray.remote
+def _done_inputs(output: str, storage_options: dict[str, Any], run_id: str, config_hash: str) -> pa.Array:
+    """Fold the records of killed runs into the resume state, then read the done keys of this config
+    (in a task: the listing task fetches them, the driver never does)."""
+    fold_into_state(output, storage_options, finish_killed_runs(output, storage_options, run_id))
+    return load_done(output, storage_options, config_hash)

@@ -12,8 +12,6 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import ray
 from PIL import Image
 
 from operators.spec import Companion
@@ -27,6 +25,7 @@ from pipeline.archives import (
 from pipeline.codecs import IMAGE_EXTENSIONS, DecodeError, decode_image, encode_image
 from pipeline.keys import KeyRejected, companion_url, is_companion, join_url, output_relpath
 from pipeline.manifest import LISTING_COLUMNS, ListingJournal
+from pipeline.resume import ResumeCheck, input_version, output_stamp
 from pipeline.storage import filesystem, to_url, write_bytes
 
 Batch = dict[str, np.ndarray]
@@ -41,16 +40,20 @@ def objects(values: list) -> np.ndarray:
 
 
 def list_inputs(
-    batch: Batch, *, output: str | None, fmt: str, storage_options: Mapping[str, Any], done: list[ray.ObjectRef],
+    batch: Batch, *, output: str | None, fmt: str, storage_options: Mapping[str, Any],
     companion: Companion | None = None, limit: int | None = None, journal: ListingJournal | None = None,
+    resume: ResumeCheck | None = None,
 ) -> Iterator[Batch]:
-    """Expand each input root into one row per image below it (at most `limit`), with output key and
-    resume status; every row also goes to the run's `journal`.
+    """Expand each input root into one row per image below it (at most `limit`), with its version,
+    output key and status (`skipped` when `resume` finds it done), directory by directory as the
+    listing goes; every row also goes to the run's `journal`.
 
     With `output` None (training data) rows carry no output key; companion images kept beside
     their inputs (<name><suffix>.png) are not inputs themselves.
     """
-    listed = _list_inputs(batch, output, fmt, storage_options, done, companion)
+    listed = _list_inputs(batch, output, fmt, storage_options, companion)
+    if resume:
+        listed = (resume.mark_done(rows) for rows in listed)
     for rows in listed if limit is None else _first_rows(listed, limit):
         if journal:
             journal.add(pa.table({name: rows[name] for name in LISTING_COLUMNS}))
@@ -69,21 +72,17 @@ def _first_rows(batches: Iterator[Batch], limit: int) -> Iterator[Batch]:
 
 
 def _list_inputs(
-    batch: Batch, output: str | None, fmt: str, storage_options: Mapping[str, Any], done: list[ray.ObjectRef],
-    companion: Companion | None,
+    batch: Batch, output: str | None, fmt: str, storage_options: Mapping[str, Any], companion: Companion | None,
 ) -> Iterator[Batch]:
     sibling_suffix = companion.suffix if companion and not companion.prefix else None
-    converted = ray.get(done[0]) if done else pa.array([], pa.string())
     out_root = filesystem(output, storage_options)[1] if output else None
     for root_url in batch["root"]:
         fs, root = filesystem(str(root_url), storage_options)
-        paths = [root] if fs.isfile(root) else sorted(fs.find(root))
-        base = posixpath.dirname(root) if fs.isfile(root) else root
+        single = fs.isfile(root)
+        base = posixpath.dirname(root) if single else root
         claimed: dict[str, str] = {}
-        rows: list[tuple[str, str, str, str]] = []
-        for path in paths:
-            if out_root and (path == out_root or path.startswith(out_root + "/")):
-                continue  # OUTPUT inside INPUT: never convert our own results
+        rows: list[tuple[str, ...]] = []
+        for path, info in [(root, fs.info(root))] if single else _walk(fs, root, skip=out_root):
             if archive_protocol(path):
                 members = [(member_url(to_url(fs, path), m), f"{posixpath.splitext(path)[0]}/{m}")
                            for m in image_members(fs, path)]
@@ -92,14 +91,26 @@ def _list_inputs(
                 members = [(to_url(fs, path), path)]
             else:
                 continue
+            version = input_version(info)  # an archive's members change with the archive
             for url, named in members:  # an archive's members mirror into OUTPUT/<archive name>/
                 keyed = _output_for(named[len(base) + 1 :], url, fmt, output, claimed) if output else ("", "pending", "")
-                rows.append((url, *keyed))
-            if len(rows) == LIST_BATCH_ROWS:
-                yield _listed(rows, converted)
+                rows.append((url, version, *keyed))
+            if len(rows) >= LIST_BATCH_ROWS:
+                yield _listed(rows)
                 rows = []
         if rows:
-            yield _listed(rows, converted)
+            yield _listed(rows)
+
+
+def _walk(fs: Any, root: str, skip: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, info) of every file below `root`, one directory at a time in name order, leaving out
+    the folder `skip` (OUTPUT inside INPUT: never convert our own results)."""
+    for _, folders, files in fs.walk(root, detail=True):
+        kept = {name: info for name, info in sorted(folders.items()) if info["name"].rstrip("/") != skip}
+        folders.clear()
+        folders.update(kept)  # fsspec descends into what is left, in this order
+        for name in sorted(files):
+            yield files[name]["name"], files[name]
 
 
 def _output_for(relpath: str, url: str, fmt: str, output: str, claimed: dict[str, str]) -> tuple[str, str, str]:
@@ -114,16 +125,8 @@ def _output_for(relpath: str, url: str, fmt: str, output: str, claimed: dict[str
     return join_url(output, out_rel), "pending", ""
 
 
-def _listed(rows: list[tuple[str, str, str, str]], converted: pa.Array) -> Batch:
-    inputs, outputs, statuses, errors = (list(column) for column in zip(*rows))
-    done = pc.is_in(pa.array(inputs, pa.string()), value_set=converted).to_numpy(zero_copy_only=False)
-    statuses = ["skipped" if d and s == "pending" else s for d, s in zip(done, statuses)]
-    return {
-        "input": np.array(inputs, dtype=object),
-        "output": np.array(outputs, dtype=object),
-        "status": np.array(statuses, dtype=object),
-        "error": np.array(errors, dtype=object),
-    }
+def _listed(rows: list[tuple[str, ...]]) -> Batch:
+    return {name: np.array(column, dtype=object) for name, column in zip(LISTING_COLUMNS, zip(*rows))}
 
 
 def read_and_decode(
@@ -190,15 +193,18 @@ def _companion(url: str, root: str, shape: tuple[int, ...], companion: Companion
     return image
 
 
-def encode_and_write(batch: Batch, *, fmt: str, quality: int, storage_options: Mapping[str, Any]) -> Batch:
-    """Encode each stylized image and write it to its output key; returns manifest columns."""
+def encode_and_write(batch: Batch, *, fmt: str, quality: int, storage_options: Mapping[str, Any],
+                     config_hash: str) -> Batch:
+    """Encode each stylized image, stamped with its config and input version, and write it to its
+    output key; returns manifest columns."""
     statuses, errors, seconds = batch["status"].copy(), batch["error"].copy(), batch["seconds"].copy()
     for i, image in enumerate(batch["image"]):
         if statuses[i] != "pending":
             continue
         start = time.perf_counter()
         try:
-            write_bytes(str(batch["output"][i]), encode_image(image, fmt, quality), storage_options)
+            stamp = output_stamp(config_hash, str(batch["input"][i]), str(batch["input_version"][i]))
+            write_bytes(str(batch["output"][i]), encode_image(image, fmt, quality, stamp), storage_options)
             statuses[i] = "converted"
         except (OSError, ValueError) as exc:
             statuses[i], errors[i] = "failed", f"cannot write output: {exc}"

@@ -2,7 +2,7 @@
 run is skipped with a warning, never fatal."""
 from __future__ import annotations
 
-import logging
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from images import encoded, photo
 
-from pipeline.run import ConvertConfig, convert
+from pipeline.run import ConvertConfig, convert, prepare
 from pipeline.settings import ModelSettings
 from pipeline.storage import write_bytes
 
@@ -35,16 +35,19 @@ def test_a_killed_local_write_leaves_no_truncated_file(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir() if not p.name.startswith(".")] == ["big.png"]
 
 
-def test_cut_short_manifest_files_are_skipped_with_a_warning(ray_cluster, tmp_path: Path, caplog) -> None:
+def test_cut_short_manifest_files_and_state_are_never_fatal(ray_cluster, tmp_path: Path) -> None:
     source = tmp_path / "in"
     source.mkdir()
     (source / "a.png").write_bytes(encoded(photo(24, 16)))
     manifests = tmp_path / "out" / "_manifest"
     (manifests / "_parts" / "killed").mkdir(parents=True)
-    (manifests / "empty.parquet").write_bytes(b"")
+    (manifests / "state").mkdir()
     (manifests / "_parts" / "killed" / "part-000000.parquet").write_bytes(b"PAR1\x00\x01")
-    with caplog.at_level(logging.WARNING):
-        result = convert(ConvertConfig(input=str(source), output=str(tmp_path / "out"),
-                                       model=ModelSettings("onnx", {"preset": "multistyle26"})))
+    cfg = ConvertConfig(input=str(source), output=str(tmp_path / "out"), model=ModelSettings("onnx", {"preset": "multistyle26"}))
+    (manifests / "state" / f"{prepare(cfg).config_hash}.parquet").write_bytes(b"")
+    result = convert(cfg)
     assert result.totals.converted == 1 and result.exit_code == 0
-    assert "skipping unreadable manifest file" in caplog.text and "empty.parquet" in caplog.text
+    killed = json.loads((manifests / "killed.json").read_text())
+    assert killed["aborted"] and killed["inputs"] == 0  # its unreadable part was skipped, then removed
+    assert not (manifests / "_parts").exists()
+    assert convert(cfg).totals.skipped == 1  # the state was rebuilt by the run

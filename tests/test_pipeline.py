@@ -13,7 +13,8 @@ from conftest import BUCKET
 from images import bad_and_odd_inputs, encoded, photo
 from PIL import Image
 
-from pipeline.manifest import ManifestWriter, converted_inputs
+from pipeline.manifest import ManifestWriter, finish_killed_runs
+from pipeline.resume import fold_into_state, load_done
 from pipeline.run import ConvertConfig, convert
 from pipeline.settings import ModelSettings
 
@@ -127,15 +128,20 @@ def test_single_file_input_and_max_side(ray_cluster, tmp_path: Path) -> None:
     assert Image.open(tmp_path / "out" / "big.png").size == (40, 20)
 
 
-def test_killed_run_parts_count_for_resume(s3) -> None:
+def test_a_killed_runs_parts_are_folded_into_the_resume_state_once(s3) -> None:
     output = f"s3://{BUCKET}/killed"
     writer = ManifestWriter(output, "run-1", {}, flush_rows=1)
     writer.add(pa.table({
-        "input": ["s3://x/a.png", "s3://x/b.png"], "output": ["o/a.png", ""], "status": ["converted", "failed"],
-        "error": ["", "bad"], "operator": ["onnx"] * 2, "config_hash": ["h"] * 2, "width": [1, 0],
-        "height": [1, 0], "seconds": [0.1, 0.0], "finished_at": pa.array([0, 0], pa.timestamp("ms", tz="UTC")),
-        "run_id": ["run-1"] * 2,
+        "input": ["s3://x/a.png", "s3://x/b.png"], "input_version": ["10:e1", "12:e2"], "output": ["o/a.png", ""],
+        "status": ["converted", "failed"], "error": ["", "bad"], "operator": ["onnx"] * 2, "config_hash": ["h"] * 2,
+        "width": [1, 0], "height": [1, 0], "seconds": [0.1, 0.0],
+        "finished_at": pa.array([0, 0], pa.timestamp("ms", tz="UTC")), "run_id": ["run-1"] * 2,
     }))
     # the process dies here: no finish(); the part file is already in object storage
-    assert converted_inputs(output, {}, "h").to_pylist() == ["s3://x/a.png"]
-    assert converted_inputs(output, {}, "other").to_pylist() == []
+    manifests = finish_killed_runs(output, {}, current_run="run-2")
+    assert manifests == [f"{output}/_manifest/run-1.parquet"]
+    assert json.loads(s3.cat_file(f"{BUCKET}/killed/_manifest/run-1.json"))["aborted"] is True
+    fold_into_state(output, {}, manifests)
+    assert load_done(output, {}, "h").to_pylist() == ["s3://x/a.png\n10:e1"]
+    assert load_done(output, {}, "other").to_pylist() == []
+    assert finish_killed_runs(output, {}, current_run="run-3") == []  # its parts are read once, then gone

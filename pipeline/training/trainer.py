@@ -83,7 +83,7 @@ def image_dataset(data: str, size: int, storage_options: Mapping[str, Any]) -> r
     return (
         ray.data.from_items([{"root": data}])
         .map_batches(list_inputs, batch_size=1, num_cpus=0.25,
-                     fn_kwargs={"output": None, "fmt": "png", "storage_options": storage_options, "done": []})
+                     fn_kwargs={"output": None, "fmt": "png", "storage_options": storage_options})
         .repartition(target_num_rows_per_block=16)
         .map_batches(read_and_decode, num_cpus=0.25,
                      fn_kwargs={"input_mode": "RGB", "max_pixels": 40_000_000, "max_side": 0,

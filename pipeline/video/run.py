@@ -166,6 +166,7 @@ def _record(writer: ManifestWriter, totals: Totals, indices: list[int], statuses
     fs_work = filesystem(names[0], plan.output_options)[0]
     writer.add(pa.table({
         "input": [f"{plan.input}#frames={segments[i][0]}-{segments[i][1] - 1}" for i in indices],
+        "input_version": [""] * len(indices),  # segments resume by their files in the work area
         "output": [to_url(fs_work, names[i]) for i in indices],
         "status": statuses, "error": errors,
         "operator": [plan.spec.name] * len(indices), "config_hash": [config_hash] * len(indices),

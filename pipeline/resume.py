@@ -1,0 +1,149 @@
+"""What earlier runs into an OUTPUT already did, so that a rerun does only the rest.
+
+An input is done when a run with the same config converted (or skipped) the same version of it (its
+URL, size and ETag or mtime) and its output still exists. The record of that is one compact state
+file per config (`_manifest/state/<config hash>.parquet`: one key per input version), folded in at
+the end of every run, so a rerun reads one file however many runs came before. Outputs written by a
+killed run after its last manifest part are recognised by the stamp each output carries (config
+hash, input, version), never converted twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+from collections import OrderedDict
+from typing import Any, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
+
+from pipeline.codecs import read_stamp
+from pipeline.manifest import MANIFEST_DIR
+from pipeline.storage import atomic_writer, filesystem, to_url
+
+STATE_DIR = "state"
+DONE_STATUSES = ("converted", "skipped")
+log = logging.getLogger(__name__)
+
+
+def input_version(info: Mapping[str, Any]) -> str:
+    """Size plus ETag (object stores) or modification time (disks) of a listed object: it changes
+    when the input is replaced in place."""
+    tag = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
+    return f"{info.get('size', '')}:{str(tag).strip(chr(34))}"
+
+
+def done_key(inputs: pa.Array, versions: pa.Array) -> pa.Array:
+    """One string per (input, version): what the state holds."""
+    return pc.binary_join_element_wise(inputs, versions, "\n")
+
+
+def output_stamp(config_hash: str, input_url: str, version: str) -> str:
+    """What an output carries to say which config made it from which input version."""
+    digest = hashlib.sha256(f"{input_url}\n{version}".encode()).hexdigest()[:24]
+    return f"stylebatch {config_hash} {digest}"
+
+
+def state_path(output_root: str, config_hash: str) -> str:
+    return f"{output_root}/{MANIFEST_DIR}/{STATE_DIR}/{config_hash}.parquet"
+
+
+def load_done(output: str, storage_options: Mapping[str, Any], config_hash: str) -> pa.Array:
+    """The done keys of `config_hash` (empty when no run with it finished; a corrupt state is
+    skipped with a warning and rebuilt by this run)."""
+    fs, root = filesystem(output, storage_options)
+    path = state_path(root, config_hash)
+    try:
+        with fs.open(path, "rb") as f:
+            return pq.read_table(f)["key"].combine_chunks()
+    except FileNotFoundError:
+        return pa.array([], pa.string())
+    except (OSError, pa.ArrowException, KeyError) as exc:
+        log.warning("skipping unreadable resume state %s (%s); its inputs count as not done", to_url(fs, path), exc)
+        return pa.array([], pa.string())
+
+
+def fold_into_state(output: str, storage_options: Mapping[str, Any], manifests: list[str]) -> None:
+    """Add the done rows of run `manifests` to the state of each config they name, atomically.
+    Each manifest is folded once: at the end of its run, or by the next run if it was killed."""
+    fs, root = filesystem(output, storage_options)
+    by_config: dict[str, list[pa.Array]] = {}
+    for path in manifests:
+        try:
+            with fs.open(path, "rb") as f:
+                table = pq.read_table(f, columns=["input", "input_version", "status", "config_hash"])
+        except (OSError, pa.ArrowException) as exc:  # unreadable, or from a release without input versions
+            log.warning("not resuming from %s (%s); its inputs count as not done", to_url(fs, path), exc)
+            continue
+        table = table.filter(pc.is_in(table["status"], value_set=pa.array(DONE_STATUSES)))
+        for config_hash in pc.unique(table["config_hash"]).to_pylist():
+            rows = table.filter(pc.equal(table["config_hash"], config_hash))
+            by_config.setdefault(config_hash, []).append(done_key(rows["input"], rows["input_version"]).combine_chunks())
+    for config_hash, keys in by_config.items():
+        merged = pc.unique(pa.chunked_array([load_done(output, storage_options, config_hash), *keys]).combine_chunks())
+        with atomic_writer(fs, state_path(root, config_hash)) as f:
+            pq.write_table(pa.table({"key": merged}), f)
+
+
+class ResumeCheck:
+    """Marks listed inputs that are done as `skipped`: in the state with their output present, or
+    not in it but with an output stamped by this config from this input version (a killed run's)."""
+
+    def __init__(self, config_hash: str, done: ray.ObjectRef, output: str, output_options: Mapping[str, Any]) -> None:
+        self.config_hash, self.done, self.output, self.output_options = config_hash, done, output, output_options
+        self._known: pa.Array | None = None  # fetched in the listing task, never on the driver
+        self._index: OutputIndex | None = None
+
+    def mark_done(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self._known is None or self._index is None:
+            self._known = ray.get(self.done)
+            self._index = OutputIndex(filesystem(self.output, self.output_options)[0])
+        keys = done_key(pa.array(rows["input"], pa.string()), pa.array(rows["input_version"], pa.string()))
+        known = pc.is_in(keys, value_set=self._known).to_numpy(zero_copy_only=False)
+        statuses = rows["status"].copy()
+        for i, status in enumerate(statuses):
+            if status != "pending":
+                continue
+            path = self._index.path_of(str(rows["output"][i]))
+            stamp = output_stamp(self.config_hash, str(rows["input"][i]), str(rows["input_version"][i]))
+            if self._index.exists(path) if known[i] else self._index.stamped(path, stamp):
+                statuses[i] = "skipped"
+        return {**rows, "status": statuses}
+
+
+class OutputIndex:
+    """Which outputs exist, one directory listing at a time (on S3 one request per 1,000 keys, never
+    one per input); the most recently used directories are kept."""
+
+    def __init__(self, fs: Any, keep: int = 64) -> None:
+        self.fs, self.keep = fs, keep
+        self.listed: OrderedDict[str, set[str]] = OrderedDict()
+
+    def path_of(self, url: str) -> str:
+        return self.fs._strip_protocol(url)
+
+    def exists(self, path: str) -> bool:
+        folder, name = posixpath.split(path)
+        if folder not in self.listed:
+            try:
+                names = {posixpath.basename(p.rstrip("/")) for p in self.fs.ls(folder, detail=False)}
+            except (FileNotFoundError, NotADirectoryError):
+                names = set()
+            self.listed[folder] = names
+            if len(self.listed) > self.keep:
+                self.listed.popitem(last=False)
+        self.listed.move_to_end(folder)
+        return name in self.listed[folder]
+
+    def stamped(self, path: str, stamp: str) -> bool:
+        """The output exists and carries `stamp` (written by this config from this input version)."""
+        if not self.exists(path):
+            return False
+        try:
+            return read_stamp(self.fs.cat_file(path)) == stamp
+        except OSError:
+            return False
