@@ -9,10 +9,14 @@ from pathlib import Path
 import pytest
 from conftest import BUCKET
 from images import encoded, photo
+from videos import make_video
 
 from jobs import cli
 from jobs.common import run_command
 from pipeline.lease import Lease, LeaseLost, OutputHeld
+from pipeline.run import ConvertConfig, convert
+from pipeline.settings import ModelSettings
+from pipeline.video.run import VideoConfig, convert_video
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -89,3 +93,17 @@ def test_convert_into_a_held_output_exits_2_before_any_work(tmp_path: Path, anim
     assert exit_info.value.code == 2 and time.monotonic() - started < 10
     assert "held by run nightly-1" in capsys.readouterr().err
     assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_video_into_a_held_output_is_refused_and_archive_runs_hold_their_work_area(tmp_path: Path) -> None:
+    make_video(tmp_path / "clip.mp4", frames=12)
+    with Lease(str(tmp_path / "styled.mp4.work"), {}, "movie-night"):
+        with pytest.raises(OutputHeld, match="movie-night"):
+            convert_video(VideoConfig(str(tmp_path / "clip.mp4"), str(tmp_path / "styled.mp4"),
+                                      ModelSettings("onnx", {"preset": "multistyle26"})))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(encoded(photo(16, 16)))
+    with Lease(str(tmp_path / "styled.zip.work"), {}, "archive-run"):
+        with pytest.raises(OutputHeld, match="archive-run"):
+            convert(ConvertConfig(str(tmp_path / "in"), str(tmp_path / "styled.zip"),
+                                  ModelSettings("onnx", {"preset": "multistyle26"}), archive=True))
