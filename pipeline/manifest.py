@@ -53,6 +53,12 @@ class Totals:
     images_per_second: float = 0.0
     aborted: bool = False
 
+    def count(self, rows: pa.Table) -> None:
+        """Add a table of manifest rows to the counts."""
+        for entry in rows["status"].value_counts().to_pylist():
+            setattr(self, entry["values"], getattr(self, entry["values"]) + entry["counts"])
+        self.inputs += rows.num_rows
+
 
 class ManifestWriter:
     """Streams manifest rows to part files while the run goes on, then joins them into one file.
@@ -141,9 +147,7 @@ def finish_killed_runs(output: str, storage_options: Mapping[str, Any], current_
             except (OSError, pa.ArrowException, KeyError):
                 continue  # finish() warns about it
             totals.operator, totals.config_hash = table["operator"][0].as_py(), table["config_hash"][0].as_py()
-            for entry in table["status"].value_counts().to_pylist():
-                setattr(totals, entry["values"], getattr(totals, entry["values"]) + entry["counts"])
-            totals.inputs += table.num_rows
+            totals.count(table)
         log.warning("run %s was stopped before it finished; its %d recorded inputs are folded in", run_id, totals.inputs)
         manifests.append(writer.finish(totals)[0])
     return manifests

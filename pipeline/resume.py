@@ -109,8 +109,12 @@ class ResumeCheck:
             if status != "pending":
                 continue
             path = self._index.path_of(str(rows["output"][i]))
-            stamp = output_stamp(self.config_hash, str(rows["input"][i]), str(rows["input_version"][i]))
-            if self._index.exists(path) if known[i] else self._index.stamped(path, stamp):
+            if known[i]:
+                done = self._index.exists(path)
+            else:  # only then is the output read: to see whether a killed run wrote it
+                done = self._index.stamped(path, output_stamp(self.config_hash, str(rows["input"][i]),
+                                                              str(rows["input_version"][i])))
+            if done:
                 statuses[i] = "skipped"
         return {**rows, "status": statuses}
 

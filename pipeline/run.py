@@ -196,9 +196,7 @@ def _record(tables: Iterable[pa.Table], writer: ManifestWriter, totals: Totals, 
         for name, value in constants.items():
             table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
         writer.add(table)
-        for entry in table["status"].value_counts().to_pylist():
-            setattr(totals, entry["values"], getattr(totals, entry["values"]) + entry["counts"])
-        totals.inputs += table.num_rows
+        totals.count(table)
 
 
 def _batches(ds: ray.data.Dataset) -> Iterator[pa.Table]:
