@@ -24,12 +24,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import psutil
+from process_memory import PeakMemory
 
 MODES = ("bare", "per-image", "local", "cluster", "s3")
 # operator -> (network class path, value range of its inputs and outputs)
@@ -182,34 +181,15 @@ def child(args: argparse.Namespace) -> None:
 
 def measure(argv: list[str]) -> dict:
     """Run a child mode, sampling the RSS of its whole process tree."""
-    born = time.time() - 0.5  # processes created from here on belong to this mode
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True,
-                            stderr=subprocess.DEVNULL)
-    peak = 0
-    stop = threading.Event()
-
-
-    def sample() -> None:
-        nonlocal peak
-        while not stop.is_set():
-            total = 0
-            for p in psutil.process_iter(["create_time", "memory_info"]):
-                if p.info["create_time"] and p.info["create_time"] >= born and p.info["memory_info"]:
-                    total += p.info["memory_info"].rss
-            peak = max(peak, total)
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, _ = proc.communicate()
+    with PeakMemory() as memory:
+        proc = subprocess.run([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True,
+                              stderr=subprocess.DEVNULL)
     process_seconds = time.perf_counter() - started
-    stop.set()
-    sampler.join()
-    line = next((l for l in out.splitlines() if l.startswith("RESULT ")), None)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
     if line is None:
-        raise RuntimeError(f"benchmark child {argv} failed:\n{out[-2000:]}")
-    return {**json.loads(line[7:]), "process_seconds": process_seconds, "peak_gib": peak / 2**30}
+        raise RuntimeError(f"benchmark child {argv} failed:\n{proc.stdout[-2000:]}")
+    return {**json.loads(line[7:]), "process_seconds": process_seconds, "peak_gib": memory.total / 2**30}
 
 
 def main() -> None:

@@ -103,16 +103,23 @@ class ManifestWriter:
         self.last_flush = time.monotonic()
 
     def finish(self, totals: Totals) -> tuple[str, str]:
-        """Join the parts into `_manifest/<run_id>.parquet`, write the JSON totals; return both URLs."""
+        """Join every part of the run (the driver's, and the listing's rows settled without work) into
+        `_manifest/<run_id>.parquet`, count `totals` from what was joined, write them as JSON;
+        return both URLs."""
         self.flush()
         table_path, json_path = f"{self.dir}/{self.run_id}.parquet", f"{self.dir}/{self.run_id}.json"
+        totals.inputs = totals.converted = totals.skipped = totals.failed = 0
         with atomic_writer(self.fs, table_path) as f, pq.ParquetWriter(f, SCHEMA) as writer:
-            for part in self.parts:
+            for part in sorted(self.fs.glob(f"{self.parts_dir}/*.parquet")):
                 try:
-                    with self.fs.open(part, "rb") as p:
-                        writer.write_table(pq.read_table(p).select(SCHEMA.names).cast(SCHEMA))
+                    table = _read(self.fs, part).select(SCHEMA.names).cast(SCHEMA)
                 except (OSError, pa.ArrowException, KeyError) as exc:  # cut short by an older release
                     log.warning("skipping unreadable manifest part %s (%s)", to_url(self.fs, part), exc)
+                    continue
+                writer.write_table(table)
+                totals.count(table)
+                if not totals.operator and table.num_rows:
+                    totals.operator, totals.config_hash = table["operator"][0].as_py(), table["config_hash"][0].as_py()
         with atomic_writer(self.fs, json_path) as f:
             f.write(json.dumps(asdict(totals), indent=2).encode())
         if self.fs.exists(self.parts_dir):
@@ -138,29 +145,18 @@ def finish_killed_runs(output: str, storage_options: Mapping[str, Any], current_
         if run_id == current_run:
             continue
         writer = ManifestWriter(output, run_id, storage_options)
-        writer.parts = sorted(fs.glob(f"{writer.parts_dir}/part-*.parquet"))
         totals = Totals(run_id=run_id, operator="", config_hash="", aborted=True)
-        for part in writer.parts:
-            try:
-                with fs.open(part, "rb") as f:
-                    table = pq.read_table(f, columns=["status", "operator", "config_hash"])
-            except (OSError, pa.ArrowException, KeyError):
-                continue  # finish() warns about it
-            totals.operator, totals.config_hash = table["operator"][0].as_py(), table["config_hash"][0].as_py()
-            totals.count(table)
-        log.warning("run %s was stopped before it finished; its %d recorded inputs are folded in", run_id, totals.inputs)
         manifests.append(writer.finish(totals)[0])
+        log.warning("run %s was stopped before it finished; its %d recorded inputs are folded in", run_id, totals.inputs)
     return manifests
 
 
-class ListingJournal:
-    """The inputs a run lists, written beside its manifest parts while the listing streams, so that at
-    the end the run can tell which inputs never came back (their worker died on every retry)."""
+class PartStream:
+    """Tables appended to numbered Parquet parts `<prefix>-NNNNNN.parquet` in one folder, a part per
+    `rows_per_part` rows (numbered, so a retried task overwrites its own parts)."""
 
-    def __init__(self, parts_url: str, storage_options: Mapping[str, Any], rows_per_part: int = 50_000) -> None:
-        self.fs, parts_dir = filesystem(parts_url, storage_options)
-        self.dir = f"{parts_dir}/{LISTING_DIR}"
-        self.rows_per_part = rows_per_part
+    def __init__(self, fs: Any, folder: str, prefix: str, rows_per_part: int) -> None:
+        self.fs, self.folder, self.prefix, self.rows_per_part = fs, folder, prefix, rows_per_part
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
         self.written = 0
@@ -172,12 +168,41 @@ class ListingJournal:
             self.close()
 
     def close(self) -> None:
-        """Write what is queued (parts are numbered, so a retried listing task overwrites its own)."""
+        """Write what is queued."""
         if self.pending:
-            with atomic_writer(self.fs, f"{self.dir}/part-{self.written:06d}.parquet") as f:
+            with atomic_writer(self.fs, f"{self.folder}/{self.prefix}-{self.written:06d}.parquet") as f:
                 pq.write_table(pa.concat_tables(self.pending), f)
             self.written += 1
             self.pending, self.pending_rows = [], 0
+
+
+class ListingJournal:
+    """What the listing task found, written beside the run's manifest parts while the listing streams:
+    inputs with work to do (so that at the end the run can tell which never came back: their worker
+    died on every retry), and the manifest rows of inputs settled at listing (done already, or a
+    name with no valid output key), which then never travel through the chain."""
+
+    def __init__(self, parts_url: str, storage_options: Mapping[str, Any], constants: Mapping[str, str],
+                 rows_per_part: int = 50_000) -> None:
+        fs, parts_dir = filesystem(parts_url, storage_options)
+        self.constants = dict(constants)
+        self.pending = PartStream(fs, f"{parts_dir}/{LISTING_DIR}", "part", rows_per_part)
+        self.settled = PartStream(fs, parts_dir, "settled", rows_per_part)
+
+    def add(self, rows: pa.Table) -> pa.Table:
+        """Journal a batch of listed rows; returns the ones with work to do."""
+        pending = pc.equal(rows["status"], "pending")
+        todo = rows.filter(pending).select(LISTING_COLUMNS)
+        settled = rows.filter(pc.invert(pending))
+        if todo.num_rows:
+            self.pending.add(todo)
+        if settled.num_rows:
+            self.settled.add(manifest_rows(settled, self.constants))
+        return todo
+
+    def close(self) -> None:
+        self.pending.close()
+        self.settled.close()
 
 
 def unrecorded(parts_url: str, storage_options: Mapping[str, Any]) -> pa.Table:
@@ -196,12 +221,21 @@ def unrecorded(parts_url: str, storage_options: Mapping[str, Any]) -> pa.Table:
 def failed_rows(listed: pa.Table, reason: str) -> pa.Table:
     """Manifest rows that fail the `listed` inputs with one reason."""
     n = listed.num_rows
-    return pa.table({
-        "input": listed["input"], "input_version": listed["input_version"], "output": listed["output"], "status": pa.array(["failed"] * n, pa.string()),
-        "error": pa.array([reason] * n, pa.string()), "width": pa.array([0] * n, pa.int32()),
-        "height": pa.array([0] * n, pa.int32()), "seconds": pa.array([0.0] * n),
-        "finished_at": pa.array([time.time_ns() // 1_000_000] * n, pa.timestamp("ms", tz="UTC")),
-    })
+    return manifest_rows(listed.select(["input", "input_version", "output"]).append_column(
+        "status", pa.array(["failed"] * n, pa.string())).append_column("error", pa.array([reason] * n, pa.string())))
+
+
+def manifest_rows(listed: pa.Table, constants: Mapping[str, str] | None = None) -> pa.Table:
+    """Rows of listing columns as manifest rows of inputs that got no work: no size, no time, done now."""
+    n = listed.num_rows
+    columns = {"width": pa.array([0] * n, pa.int32()), "height": pa.array([0] * n, pa.int32()),
+               "seconds": pa.array([0.0] * n),
+               "finished_at": pa.array([time.time_ns() // 1_000_000] * n, pa.timestamp("ms", tz="UTC")),
+               **{name: pa.array([value] * n, pa.string()) for name, value in (constants or {}).items()}}
+    table = listed.select(LISTING_COLUMNS)
+    for name, values in columns.items():
+        table = table.append_column(name, values)
+    return table
 
 
 def _read(fs: Any, path: str, columns: list[str] | None = None) -> pa.Table:

@@ -26,10 +26,12 @@ from pipeline.lease import Lease
 from pipeline.manifest import ListingJournal, ManifestWriter, Totals, failed_rows, finish_killed_runs, unrecorded
 from pipeline.resume import ResumeCheck, fold_into_state, load_done
 from pipeline.settings import ModelSettings, PoolSettings
-from pipeline.stages import encode_and_write, list_inputs, read_and_decode
+from pipeline.stages import encode_and_write, list_inputs, read_and_decode, typical_input_bytes
 from pipeline.storage import filesystem, normalise, options_for
 
-ROWS_PER_DECODE_TASK = 4
+DECODE_TASK_BYTES = 1 << 20  # input bytes a decode task reads: 4 photos, or 256 thumbnails
+DECODE_TASK_ROWS = (4, 256)
+LISTING_BLOCK_BYTES = 1 << 20
 log = logging.getLogger(__name__)
 
 
@@ -77,6 +79,7 @@ class Plan:
     output_options: dict[str, Any]
     weight_storage_options: dict[str, Any]
     config_hash: str
+    rows_per_task: int = DECODE_TASK_ROWS[0]
 
     @property
     def companion(self) -> Companion | None:
@@ -145,8 +148,10 @@ def prepare(cfg: ConvertConfig) -> Plan:
         "max_side": cfg.max_side,
     }
     config_hash = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    rows_per_task = min(max(DECODE_TASK_BYTES // max(typical_input_bytes(source, input_options), 1),
+                            DECODE_TASK_ROWS[0]), DECODE_TASK_ROWS[1])
     return Plan(spec, options, source, output, input_options, options_for(output, cfg.storage_options),
-                weight_storage_options, config_hash)
+                weight_storage_options, config_hash, rows_per_task)
 
 
 @contextlib.contextmanager
@@ -173,10 +178,17 @@ def tolerate_lost_blocks() -> None:
     ray.data.DataContext.get_current().max_errored_blocks = -1
 
 
+def stream_small_blocks() -> None:
+    """Cut blocks at LISTING_BLOCK_BYTES: a task's output is buffered up to that size, so the listing's
+    rows (a few hundred bytes each) flow on every few thousand inputs instead of after the whole
+    listing. Image blocks are cut at an image: the model step batches them again."""
+    ray.data.DataContext.get_current().target_max_block_size = LISTING_BLOCK_BYTES
+
+
 def _chain(ds: ray.data.Dataset, plan: Plan, cfg: ConvertConfig, pool: ActorPool, isolated: bool = False) -> ray.data.Dataset:
     """Listed rows -> read and decode -> stylize (the pool) -> encode and write; `isolated`: one input a
     task and one task an actor at a time, so that an input whose worker dies takes no other with it."""
-    ds = ds.repartition(target_num_rows_per_block=1 if isolated else ROWS_PER_DECODE_TASK).map_batches(
+    ds = ds.repartition(target_num_rows_per_block=1 if isolated else plan.rows_per_task).map_batches(
         read_and_decode,
         **pool.tasks(),
         fn_kwargs={"input_mode": plan.spec.input_mode, "max_pixels": cfg.max_pixels, "max_side": cfg.max_side,
@@ -238,6 +250,7 @@ def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease) -> RunResult
     lost with its worker alone, then a failed row for each input that killed its worker every time."""
     ensure_ray()
     tolerate_lost_blocks()
+    stream_small_blocks()
     pool = ActorPool.for_cluster(cfg.pool, plan.spec)
     started = time.perf_counter()
     done = _done_inputs.options(num_cpus=TASK_CPUS).remote(plan.output, plan.output_options, run_id, plan.config_hash)
@@ -251,7 +264,7 @@ def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease) -> RunResult
         max_retries=pool.max_retries,
         fn_kwargs={"output": plan.output, "fmt": cfg.fmt, "storage_options": plan.input_options,
                    "companion": plan.companion, "limit": cfg.limit or None,
-                   "journal": ListingJournal(writer.parts_url, plan.output_options),
+                   "journal": ListingJournal(writer.parts_url, plan.output_options, constants),
                    "resume": ResumeCheck(plan.config_hash, done, plan.output, plan.output_options) if cfg.resume else None},
     )
     with recording_on_abort(writer, totals):

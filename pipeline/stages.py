@@ -6,6 +6,7 @@ stops a batch. Nothing here imports torch, so the many short-lived task workers 
 """
 from __future__ import annotations
 
+import itertools
 import posixpath
 import time
 from typing import Any, Iterator, Mapping
@@ -46,7 +47,8 @@ def list_inputs(
 ) -> Iterator[Batch]:
     """Expand each input root into one row per image below it (at most `limit`), with its version,
     output key and status (`skipped` when `resume` finds it done), directory by directory as the
-    listing goes; every row also goes to the run's `journal`.
+    listing goes. With a `journal`, every row goes to the run's journal and only inputs with work
+    to do flow on (the journal records the others' manifest rows).
 
     With `output` None (training data) rows carry no output key; companion images kept beside
     their inputs (<name><suffix>.png) are not inputs themselves.
@@ -56,8 +58,11 @@ def list_inputs(
         listed = (resume.mark_done(rows) for rows in listed)
     for rows in listed if limit is None else _first_rows(listed, limit):
         if journal:
-            journal.add(pa.table({name: rows[name] for name in LISTING_COLUMNS}))
-        yield rows
+            todo = journal.add(pa.table({name: rows[name] for name in LISTING_COLUMNS}))
+            if todo.num_rows:
+                yield todo
+        else:
+            yield rows
     if journal:
         journal.close()
 
@@ -111,6 +116,17 @@ def _walk(fs: Any, root: str, skip: str | None) -> Iterator[tuple[str, dict[str,
         folders.update(kept)  # fsspec descends into what is left, in this order
         for name in sorted(files):
             yield files[name]["name"], files[name]
+
+
+def typical_input_bytes(url: str, storage_options: Mapping[str, Any], sample: int = 32, look_at: int = 1000) -> int:
+    """The median size of the first `sample` images under `url` (among its first `look_at` files;
+    0 when none): the run sizes its decode tasks by it."""
+    fs, root = filesystem(url, storage_options)
+    files = [(root, fs.info(root))] if fs.isfile(root) else itertools.islice(_walk(fs, root, skip=None), look_at)
+    images = (info.get("size") or 0 for path, info in files
+              if posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS or archive_protocol(path))
+    sizes = sorted(itertools.islice(images, sample))
+    return sizes[len(sizes) // 2] if sizes else 0
 
 
 def _output_for(relpath: str, url: str, fmt: str, output: str, claimed: dict[str, str]) -> tuple[str, str, str]:

@@ -58,7 +58,7 @@ def test_a_driver_killed_mid_run_is_finished_by_the_same_command(tmp_path: Path,
     source.mkdir()
     count = 40
     for i in range(count):
-        (source / f"img{i:02d}.png").write_bytes(encoded(photo(96, 96, seed=i)))
+        (source / f"img{i:02d}.png").write_bytes(encoded(photo(192, 192, seed=i)))
     command = [sys.executable, "-m", "jobs.convert", str(source), str(out), "--operator", "animegan",
                "--weights", str(animegan_weights)]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
