@@ -112,7 +112,8 @@ def main() -> None:
     print("\n| inputs | run | seconds | first output s | driver peak MiB | all processes peak MiB "
           "| converted | skipped | failed |\n|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['inputs']:,} | {r['run']} | {r['seconds']:.1f} | {r['first_output']:.1f} | {r['driver_mib']:.0f} "
+        first = f"{r['first_output']:.1f}" if r["converted"] else "-"  # a rerun's outputs are there already
+        print(f"| {r['inputs']:,} | {r['run']} | {r['seconds']:.1f} | {first} | {r['driver_mib']:.0f} "
               f"| {r['total_mib']:.0f} | {r['converted']:,} | {r['skipped']:,} | {r['failed']:,} |")
 
 
