@@ -12,6 +12,7 @@ from jobs.common import (
     run_command,
     storage_options,
 )
+from pipeline.archives import DEFAULT_MAX_MEMBER_BYTES
 from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.run import ConvertConfig, convert
 
@@ -27,6 +28,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--max-side", type=int, default=0, help="shrink inputs so the longer side is at most N")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help="refuse images with more pixels than this (decompression-bomb guard)")
+    parser.add_argument("--max-member-bytes", type=int, default=DEFAULT_MAX_MEMBER_BYTES,
+                        help="refuse an archive member that inflates past this many bytes (zip-bomb guard)")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="convert again what earlier runs converted with the same config")
     parser.add_argument("--limit", type=int, help="convert at most N inputs")
@@ -49,6 +52,7 @@ def config_from_args(args: argparse.Namespace) -> ConvertConfig:
         quality=args.quality,
         max_side=args.max_side,
         max_pixels=args.max_pixels,
+        max_member_bytes=args.max_member_bytes,
         resume=args.resume,
         limit=args.limit,
         archive=args.archive,

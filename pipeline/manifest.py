@@ -34,7 +34,7 @@ STATUSES = ("converted", "skipped", "failed")
 MANIFEST_DIR = "_manifest"
 PARTS_DIR = "_parts"
 LISTING_DIR = "listed"
-LISTING_COLUMNS = ["input", "input_version", "output", "status", "error"]
+LISTING_COLUMNS = ["input", "input_version", "output", "status", "error", "member"]  # member: of an archive
 log = logging.getLogger(__name__)
 
 
@@ -232,7 +232,7 @@ def manifest_rows(listed: pa.Table, constants: Mapping[str, str] | None = None) 
                "seconds": pa.array([0.0] * n),
                "finished_at": pa.array([time.time_ns() // 1_000_000] * n, pa.timestamp("ms", tz="UTC")),
                **{name: pa.array([value] * n, pa.string()) for name, value in (constants or {}).items()}}
-    table = listed.select(LISTING_COLUMNS)
+    table = listed.select([name for name in LISTING_COLUMNS if name in SCHEMA.names])
     for name, values in columns.items():
         table = table.append_column(name, values)
     return table

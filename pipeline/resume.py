@@ -9,9 +9,11 @@ hash, input, version), never converted twice.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import posixpath
+import time
 from collections import OrderedDict
 from typing import Any, Mapping
 
@@ -23,10 +25,11 @@ import ray
 
 from pipeline.codecs import read_stamp
 from pipeline.manifest import MANIFEST_DIR
-from pipeline.storage import atomic_writer, filesystem, to_url
+from pipeline.storage import PARTIAL_SUFFIX, atomic_writer, filesystem, key_of, to_url
 
 STATE_DIR = "state"
 DONE_STATUSES = ("converted", "skipped")
+STALE_PARTIAL_SECONDS = 120  # a write in progress is younger: this run's own, or a clock apart
 log = logging.getLogger(__name__)
 
 
@@ -121,22 +124,31 @@ class ResumeCheck:
 
 class OutputIndex:
     """Which outputs exist, one directory listing at a time (on S3 one request per 1,000 keys, never
-    one per input); the most recently used directories are kept."""
+    one per input); the most recently used directories are kept. Temporary files that killed runs
+    left in a listed directory (`.partial`, older than `stale_before`) are deleted on the way."""
 
-    def __init__(self, fs: Any, keep: int = 64) -> None:
+    def __init__(self, fs: Any, keep: int = 64, stale_before: float | None = None) -> None:
         self.fs, self.keep = fs, keep
+        self.stale_before = time.time() - STALE_PARTIAL_SECONDS if stale_before is None else stale_before
         self.listed: OrderedDict[str, set[str]] = OrderedDict()
 
     def path_of(self, url: str) -> str:
-        return self.fs._strip_protocol(url)
+        return key_of(self.fs, url)
 
     def exists(self, path: str) -> bool:
         folder, name = posixpath.split(path)
         if folder not in self.listed:
             try:
-                names = {posixpath.basename(p.rstrip("/")) for p in self.fs.ls(folder, detail=False)}
+                entries = self.fs.ls(folder, detail=True)
             except (FileNotFoundError, NotADirectoryError):
-                names = set()
+                entries = []
+            names = set()
+            for entry in entries:
+                if entry["name"].endswith(PARTIAL_SUFFIX) and (entry.get("mtime") or 0) < self.stale_before:
+                    with contextlib.suppress(OSError):
+                        self.fs.rm_file(entry["name"])  # this run holds the lease: nobody else writes here
+                    continue
+                names.add(posixpath.basename(entry["name"].rstrip("/")))
             self.listed[folder] = names
             if len(self.listed) > self.keep:
                 self.listed.popitem(last=False)

@@ -19,6 +19,7 @@ from operators.files import fingerprint
 from operators.registry import get_operator
 from operators.spec import Companion, OperatorSpec
 from pipeline.archive_output import archive_work_area, pack
+from pipeline.archives import DEFAULT_MAX_MEMBER_BYTES
 from pipeline.cluster import ensure_ray
 from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.inference import TASK_CPUS, ActorPool
@@ -61,6 +62,7 @@ class ConvertConfig:
     quality: int = 95
     max_side: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES
     resume: bool = True
     limit: int | None = None
     archive: bool = False
@@ -192,13 +194,14 @@ def _chain(ds: ray.data.Dataset, plan: Plan, cfg: ConvertConfig, pool: ActorPool
         read_and_decode,
         **pool.tasks(),
         fn_kwargs={"input_mode": plan.spec.input_mode, "max_pixels": cfg.max_pixels, "max_side": cfg.max_side,
-                   "storage_options": plan.input_options, "companion": plan.companion, "root": plan.input},
+                   "storage_options": plan.input_options, "companion": plan.companion, "root": plan.input,
+                   "max_member_bytes": cfg.max_member_bytes},
     )
     return pool.stylize(ds, plan.model(), rows_per_call=1 if isolated else None, isolated=isolated).map_batches(
         encode_and_write,
         **pool.tasks(),
         fn_kwargs={"fmt": cfg.fmt, "quality": cfg.quality, "storage_options": plan.output_options,
-                   "config_hash": plan.config_hash},
+                   "config_hash": plan.config_hash, "root": plan.output},
     )
 
 

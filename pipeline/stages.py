@@ -17,20 +17,23 @@ from PIL import Image
 
 from operators.spec import Companion
 from pipeline.archives import (
+    DEFAULT_MAX_MEMBER_BYTES,
+    ArchiveError,
+    ArchiveReader,
+    archive_of,
     archive_protocol,
-    image_members,
+    list_members,
     member_url,
-    read_member,
-    split_member_url,
 )
 from pipeline.codecs import IMAGE_EXTENSIONS, DecodeError, decode_image, encode_image
 from pipeline.keys import KeyRejected, companion_url, is_companion, join_url, output_relpath
 from pipeline.manifest import LISTING_COLUMNS, ListingJournal
 from pipeline.resume import ResumeCheck, input_version, output_stamp
-from pipeline.storage import filesystem, to_url, write_bytes
+from pipeline.storage import atomic_writer, filesystem, key_of, to_url
 
 Batch = dict[str, np.ndarray]
 LIST_BATCH_ROWS = 256
+LISTING_ERROR = "listing_error"  # in a walked entry: the folder could not be listed
 
 
 def objects(values: list) -> np.ndarray:
@@ -88,18 +91,24 @@ def _list_inputs(
         claimed: dict[str, str] = {}
         rows: list[tuple[str, ...]] = []
         for path, info in [(root, fs.info(root))] if single else _walk(fs, root, skip=out_root):
-            if archive_protocol(path):
-                members = [(member_url(to_url(fs, path), m), f"{posixpath.splitext(path)[0]}/{m}")
-                           for m in image_members(fs, path)]
-            elif posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS and not (
-                    sibling_suffix and is_companion(path, sibling_suffix)):
-                members = [(to_url(fs, path), path)]
-            else:
+            url = to_url(fs, path)
+            if LISTING_ERROR in info:
+                rows.append((url, "", "", "failed", info[LISTING_ERROR], ""))
                 continue
             version = input_version(info)  # an archive's members change with the archive
-            for url, named in members:  # an archive's members mirror into OUTPUT/<archive name>/
-                keyed = _output_for(named[len(base) + 1 :], url, fmt, output, claimed) if output else ("", "pending", "")
-                rows.append((url, version, *keyed))
+            if archive_protocol(path):
+                try:
+                    members = list_members(fs, path)
+                except ArchiveError as exc:
+                    rows.append((url, version, "", "failed", str(exc), ""))
+                    continue
+                for member in members:  # an archive's members mirror into OUTPUT/<archive name>/
+                    named = f"{posixpath.splitext(path)[0]}/{member.name}"[len(base) + 1 :]
+                    rows.append(_row(member_url(url, member.name), version, member.name, named, fmt, output, claimed,
+                                     member.problem))
+            elif posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS and not (
+                    sibling_suffix and is_companion(path, sibling_suffix)):
+                rows.append(_row(url, version, "", path[len(base) + 1 :], fmt, output, claimed))
             if len(rows) >= LIST_BATCH_ROWS:
                 yield _listed(rows)
                 rows = []
@@ -107,15 +116,36 @@ def _list_inputs(
             yield _listed(rows)
 
 
+def _row(url: str, version: str, member: str, relpath: str, fmt: str, output: str | None, claimed: dict[str, str],
+         problem: str = "") -> tuple[str, ...]:
+    """One listing row, in LISTING_COLUMNS order."""
+    if problem:
+        return url, version, "", "failed", problem, member
+    out, status, error = _output_for(relpath, url, fmt, output, claimed) if output else ("", "pending", "")
+    return url, version, out, status, error, member
+
+
 def _walk(fs: Any, root: str, skip: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
     """(path, info) of every file below `root`, one directory at a time in name order, leaving out
-    the folder `skip` (OUTPUT inside INPUT: never convert our own results)."""
-    for _, folders, files in fs.walk(root, detail=True):
+    the folder `skip` (OUTPUT inside INPUT: never convert our own results). A folder that cannot be
+    listed comes out as (folder, {LISTING_ERROR: reason})."""
+    unlisted: list[OSError] = []
+    for _, folders, files in fs.walk(root, detail=True, on_error=unlisted.append):
+        yield from _unlisted(unlisted, root)
         kept = {name: info for name, info in sorted(folders.items()) if info["name"].rstrip("/") != skip}
         folders.clear()
         folders.update(kept)  # fsspec descends into what is left, in this order
         for name in sorted(files):
             yield files[name]["name"], files[name]
+    yield from _unlisted(unlisted, root)
+
+
+def _unlisted(errors: list[OSError], root: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    while errors:
+        error = errors.pop(0)
+        yield str(getattr(error, "filename", None) or root), {
+            LISTING_ERROR: f"cannot list this folder ({type(error).__name__}: {error}); nothing in it was "
+                           "converted: check its permissions and run again"}
 
 
 def typical_input_bytes(url: str, storage_options: Mapping[str, Any], sample: int = 32, look_at: int = 1000) -> int:
@@ -123,8 +153,8 @@ def typical_input_bytes(url: str, storage_options: Mapping[str, Any], sample: in
     0 when none): the run sizes its decode tasks by it."""
     fs, root = filesystem(url, storage_options)
     files = [(root, fs.info(root))] if fs.isfile(root) else itertools.islice(_walk(fs, root, skip=None), look_at)
-    images = (info.get("size") or 0 for path, info in files
-              if posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS or archive_protocol(path))
+    images = (info.get("size") or 0 for path, info in files if LISTING_ERROR not in info
+              and (posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS or archive_protocol(path)))
     sizes = sorted(itertools.islice(images, sample))
     return sizes[len(sizes) // 2] if sizes else 0
 
@@ -147,27 +177,32 @@ def _listed(rows: list[tuple[str, ...]]) -> Batch:
 
 def read_and_decode(
     batch: Batch, *, input_mode: str, max_pixels: int, max_side: int, storage_options: Mapping[str, Any],
-    companion: Companion | None = None, root: str = "",
+    root: str, companion: Companion | None = None, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
 ) -> Batch:
-    """Fetch each pending input's bytes and decode them to an upright uint8 array.
+    """Fetch each pending input's bytes through the filesystem of the input root `root`, by its exact
+    key, and decode them to an upright uint8 array.
 
-    With a `companion`, each input's companion image (found relative to the input root `root`)
-    is read too and appended as more channels, resized to the image with nearest-neighbour sampling.
+    With a `companion`, each input's companion image (found relative to `root`) is read too and
+    appended as more channels, resized to the image with nearest-neighbour sampling.
     """
     channels = (3 if input_mode == "RGB" else 1) + (companion.channels if companion else 0)
     images, widths, heights, seconds = [], [], [], []
-    archives: dict[str, Any] = {}
+    fs = filesystem(root, storage_options)[0]
+    archives = ArchiveReader(fs, max_member_bytes)
     statuses, errors = batch["status"].copy(), batch["error"].copy()
     for i, url in enumerate(batch["input"]):
         start = time.perf_counter()
         image = np.zeros((0, 0, channels), np.uint8)
         if statuses[i] == "pending":
             try:
-                image = decode_image(_read(str(url), storage_options, archives), input_mode, max_pixels, max_side)
+                member = str(batch["member"][i])
+                data = (archives.read(key_of(fs, archive_of(str(url), member)), member) if member
+                        else fs.cat_file(key_of(fs, str(url))))
+                image = decode_image(data, input_mode, max_pixels, max_side)
                 if companion:
                     extra = _companion(str(url), root, image.shape, companion, storage_options)
                     image = np.concatenate([image, extra], -1)
-            except DecodeError as exc:
+            except (DecodeError, ArchiveError) as exc:
                 statuses[i], errors[i] = "failed", str(exc)
             except OSError as exc:
                 statuses[i], errors[i] = "failed", f"cannot read input: {exc}"
@@ -186,21 +221,13 @@ def read_and_decode(
     }
 
 
-def _read(url: str, storage_options: Mapping[str, Any], archives: dict[str, Any]) -> bytes:
-    """An input's bytes: an object, or a member of a frame archive."""
-    if split_member_url(url):
-        return read_member(url, storage_options, archives)
-    fs, path = filesystem(url, storage_options)
-    return fs.cat_file(path)
-
-
 def _companion(url: str, root: str, shape: tuple[int, ...], companion: Companion,
                storage_options: Mapping[str, Any]) -> np.ndarray:
     """The input's companion image as (H, W, C) uint8 at the image's size."""
     location = companion_url(url, root, companion.suffix, companion.prefix)
     try:
-        fs, path = filesystem(location, storage_options)
-        image = decode_image(fs.cat_file(path), companion.mode)
+        fs = filesystem(companion.prefix or root, storage_options)[0]
+        image = decode_image(fs.cat_file(key_of(fs, location)), companion.mode)
     except (FileNotFoundError, DecodeError) as exc:
         raise DecodeError(f"no usable {companion.what} at {location} ({exc}); {companion.hint}") from None
     if image.shape[:2] != shape[:2]:
@@ -210,9 +237,10 @@ def _companion(url: str, root: str, shape: tuple[int, ...], companion: Companion
 
 
 def encode_and_write(batch: Batch, *, fmt: str, quality: int, storage_options: Mapping[str, Any],
-                     config_hash: str) -> Batch:
+                     config_hash: str, root: str) -> Batch:
     """Encode each stylized image, stamped with its config and input version, and write it to its
-    output key; returns manifest columns."""
+    output key through the filesystem of the output root `root`; returns manifest columns."""
+    fs = filesystem(root, storage_options)[0]
     statuses, errors, seconds = batch["status"].copy(), batch["error"].copy(), batch["seconds"].copy()
     for i, image in enumerate(batch["image"]):
         if statuses[i] != "pending":
@@ -220,7 +248,8 @@ def encode_and_write(batch: Batch, *, fmt: str, quality: int, storage_options: M
         start = time.perf_counter()
         try:
             stamp = output_stamp(config_hash, str(batch["input"][i]), str(batch["input_version"][i]))
-            write_bytes(str(batch["output"][i]), encode_image(image, fmt, quality, stamp), storage_options)
+            with atomic_writer(fs, key_of(fs, str(batch["output"][i]))) as f:
+                f.write(encode_image(image, fmt, quality, stamp))
             statuses[i] = "converted"
         except (OSError, ValueError) as exc:
             statuses[i], errors[i] = "failed", f"cannot write output: {exc}"

@@ -114,6 +114,16 @@ def to_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return f"{protocol}://{path}"
 
 
+def key_of(fs: fsspec.AbstractFileSystem, url: str) -> str:
+    """The exact path in `fs` of a URL made by `to_url` (or a root URL a user gave): the protocol
+    prefix cut off, nothing in the name interpreted (`::`, `://`, `~` are data)."""
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    for protocol in protocols:
+        if url.startswith(f"{protocol}://"):
+            return url[len(protocol) + 3 :]
+    return url
+
+
 def normalise(url: str) -> str:
     """Local paths made absolute (Ray workers may run elsewhere); URLs unchanged, trailing / dropped."""
     protocol = split_protocol(url)[0]

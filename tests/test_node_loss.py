@@ -1,5 +1,5 @@
-"""Losing a worker node, or SIGKILL of the model actor, mid-run: the run completes and every input
-appears exactly once."""
+"""Losing a worker node, or SIGKILL of the model actor or of a decode or encode task worker, mid-run:
+the run completes and every input appears exactly once."""
 from __future__ import annotations
 
 import json
@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pyarrow.parquet as pq
 import pytest
@@ -34,9 +35,27 @@ def assert_each_input_once(manifest: str, count: int) -> None:
     assert {r["status"] for r in rows} == {"converted"}
 
 
+def kill_when_busy(fragments: list[str], killed: list[str], seconds: float = 120) -> threading.Thread:
+    """A thread that SIGKILLs the first worker seen running each task named by `fragments`."""
+    def run() -> None:
+        deadline = time.monotonic() + seconds
+        waiting = list(fragments)
+        while waiting and time.monotonic() < deadline:
+            for fragment in list(waiting):
+                for process in workers_named(fragment)[:1]:
+                    os.kill(process.pid, signal.SIGKILL)
+                    killed.append(fragment)
+                    waiting.remove(fragment)
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
 @pytest.mark.slow
 def test_a_worker_node_lost_mid_run(tmp_path: Path, animegan_weights: Path) -> None:
-    photos(tmp_path / "in", 40, 96)
+    photos(tmp_path / "in", 40, 192)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     done = subprocess.run([sys.executable, str(ROOT / "tests" / "node_loss_run.py"), str(tmp_path / "in"),
                            str(tmp_path / "out"), str(animegan_weights)],
@@ -61,7 +80,7 @@ def workers_named(fragment: str) -> list[psutil.Process]:
 @pytest.mark.slow
 def test_sigkill_of_the_model_actor_mid_run(ray_cluster, tmp_path: Path, animegan_weights: Path) -> None:
     victim = "StylizeActor"
-    photos(tmp_path / "in", 30, 96)
+    photos(tmp_path / "in", 30, 192)
     killed: list[int] = []
 
     def kill_one() -> None:
@@ -81,3 +100,20 @@ def test_sigkill_of_the_model_actor_mid_run(ray_cluster, tmp_path: Path, animega
     assert killed, f"no {victim} worker was found to kill"
     assert (result.totals.converted, result.totals.inputs) == (30, 30)
     assert_each_input_once(result.manifest, 30)
+
+
+@pytest.mark.slow
+def test_sigkill_of_decode_and_encode_workers_mid_run(ray_cluster, tmp_path: Path) -> None:
+    """Large noisy PNGs keep each decode and encode task busy long enough to be caught in the act."""
+    count = 12
+    (tmp_path / "in").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        (tmp_path / "in" / f"img{i:02d}.png").write_bytes(encoded(rng.integers(0, 255, (900, 1200, 3), np.uint8)))
+    killed: list[str] = []
+    killer = kill_when_busy(["MapBatches(read_and_decode)", "MapBatches(encode_and_write)"], killed)
+    result = convert(ConvertConfig(str(tmp_path / "in"), str(tmp_path / "out"), ModelSettings("poison_operator:SPEC", {})))
+    killer.join()
+    assert sorted(killed) == ["MapBatches(encode_and_write)", "MapBatches(read_and_decode)"]
+    assert (result.totals.converted, result.totals.inputs) == (count, count)
+    assert_each_input_once(result.manifest, count)

@@ -47,6 +47,14 @@ def test_changed_inputs_and_missing_outputs_are_redone_and_unrecorded_outputs_re
             path.unlink()
     assert set(statuses(convert(cfg)).values()) == {"skipped"}
 
+    # a write that a killed run left half done is cleared away; a fresh one (a live writer's) is not
+    stale, fresh = out / ".a.png.0bad.partial", out / ".b.png.0new.partial"
+    stale.write_bytes(b"half an image")
+    fresh.write_bytes(b"half an image")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    assert set(statuses(convert(cfg)).values()) == {"skipped"}
+    assert fresh.exists() and not stale.exists()
+
     other = replace(cfg, model=ModelSettings("animegan", {**cfg.model.settings, "align_corners": "true"}))
     assert set(statuses(convert(other)).values()) == {"converted"}  # another config's outputs are not done
     assert set(statuses(convert(replace(other, resume=False))).values()) == {"converted"}

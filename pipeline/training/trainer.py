@@ -87,7 +87,7 @@ def image_dataset(data: str, size: int, storage_options: Mapping[str, Any]) -> r
         .repartition(target_num_rows_per_block=16)
         .map_batches(read_and_decode, num_cpus=0.25,
                      fn_kwargs={"input_mode": "RGB", "max_pixels": 40_000_000, "max_side": 0,
-                                "storage_options": storage_options})
+                                "storage_options": storage_options, "root": data})
         .filter(lambda row: row["status"] == "pending")
         .map_batches(square_crops, num_cpus=0.25, fn_kwargs={"size": size})
     )

@@ -10,7 +10,7 @@ import pyarrow as pa
 import ray
 
 from operators.errors import ConfigError
-from pipeline.archives import archive_protocol
+from pipeline.archives import ArchiveError, archive_protocol
 from pipeline.cluster import ensure_ray
 from pipeline.inference import TASK_CPUS, ActorPool
 from pipeline.lease import Lease
@@ -86,7 +86,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         else:
             info = probe(plan.input, plan.input_options)
             decode, source_kwargs = decode_segments, {"frame_pts": info.frame_pts}
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, ArchiveError) as exc:
         raise ConfigError(f"cannot read video {cfg.input}: {exc}") from None
     identity = (f"{plan.config_hash}|{cfg.max_side}|{cfg.segment_seconds}|{cfg.crf}|{cfg.preset}|{info.frames}"
                 f"|{info.fps}")

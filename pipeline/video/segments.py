@@ -14,7 +14,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from pipeline.archives import image_members, member_url, open_archive, read_member
+from pipeline.archives import ArchiveError, ArchiveReader, list_members
 from pipeline.codecs import DecodeError, decode_image
 from pipeline.stages import objects
 from pipeline.storage import filesystem, put_file
@@ -75,10 +75,14 @@ def probe_frames(url: str, fps: float, storage_options: Mapping[str, Any]) -> tu
     The size is the first frame's (rounded down to even sides, as H.264 needs).
     """
     fs, path = filesystem(url, storage_options)
-    members = sorted(image_members(fs, path), key=natural_key)
+    listed = list_members(fs, path)
+    refused = [m for m in listed if m.problem]
+    if refused:
+        raise ValueError(f"{url}: member {refused[0].name}: {refused[0].problem}")
+    members = sorted((m.name for m in listed), key=natural_key)
     if not members:
         raise ValueError(f"{url} holds no image members")
-    first = decode_image(open_archive(fs, path).cat_file(members[0]), "RGB")
+    first = decode_image(ArchiveReader(fs).read(path, members[0]), "RGB")
     rate = Fraction(fps).limit_denominator(1001)
     info = VideoInfo(fps=rate, width=first.shape[1] // 2 * 2, height=first.shape[0] // 2 * 2, time_base=1 / rate,
                      frame_pts=tuple(range(len(members))), keyframes=tuple(range(len(members))), has_audio=False)
@@ -90,14 +94,15 @@ def decode_frame_segments(batch: dict[str, np.ndarray], *, url: str, members: li
     """Read and decode each segment's archive members (RGB uint8, (T, H, W, 3)); every frame must have
     the first frame's (width, height) `size`."""
     clips, statuses, errors = [], [], []
-    opened: dict[str, Any] = {}
+    fs, path = filesystem(url, storage_options)
+    archive = ArchiveReader(fs)
     for start, end in zip(batch["start"], batch["end"]):
         try:
             frames = []
             for member in members[start:end]:
                 try:
-                    frame = decode_image(read_member(member_url(url, member), storage_options, opened), "RGB")
-                except DecodeError as exc:
+                    frame = decode_image(archive.read(path, member), "RGB")
+                except (DecodeError, ArchiveError) as exc:
                     raise ValueError(f"frame {member}: {exc}") from None
                 if (frame.shape[1] // 2 * 2, frame.shape[0] // 2 * 2) != size:
                     raise ValueError(f"frame {member} is {frame.shape[1]}x{frame.shape[0]}, the first frame "
