@@ -106,6 +106,10 @@ def _tar_entries(file: IO[bytes]) -> Iterator[tuple[str, str]]:
                 yield info.name, "not a regular file (device, fifo or socket)"
             else:
                 yield info.name, ""
+        file.seek(archive.offset)  # tarfile stops quietly at a cut header: look for tar's end marker
+        end = file.read(2 * tarfile.BLOCKSIZE)
+        if len(end) < 2 * tarfile.BLOCKSIZE or end.strip(b"\0"):
+            raise EOFError(f"no end-of-archive marker after {archive.offset:,} bytes: the file is truncated")
 
 
 class ArchiveReader:

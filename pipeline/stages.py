@@ -126,26 +126,33 @@ def _row(url: str, version: str, member: str, relpath: str, fmt: str, output: st
 
 
 def _walk(fs: Any, root: str, skip: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(path, info) of every file below `root`, one directory at a time in name order, leaving out
-    the folder `skip` (OUTPUT inside INPUT: never convert our own results). A folder that cannot be
-    listed comes out as (folder, {LISTING_ERROR: reason})."""
-    unlisted: list[OSError] = []
-    for _, folders, files in fs.walk(root, detail=True, on_error=unlisted.append):
-        yield from _unlisted(unlisted, root)
-        kept = {name: info for name, info in sorted(folders.items()) if info["name"].rstrip("/") != skip}
-        folders.clear()
-        folders.update(kept)  # fsspec descends into what is left, in this order
-        for name in sorted(files):
-            yield files[name]["name"], files[name]
-    yield from _unlisted(unlisted, root)
-
-
-def _unlisted(errors: list[OSError], root: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    while errors:
-        error = errors.pop(0)
-        yield str(getattr(error, "filename", None) or root), {
-            LISTING_ERROR: f"cannot list this folder ({type(error).__name__}: {error}); nothing in it was "
-                           "converted: check its permissions and run again"}
+    """(path, info) of every file below `root`, one folder at a time in name order (depth first),
+    leaving out the folder `skip` (OUTPUT inside INPUT: never convert our own results). A folder
+    that cannot be listed comes out as (folder, {LISTING_ERROR: reason}), and so does a prefix whose
+    keys hold an empty path part ('//'), which no folder listing reaches."""
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            entries = sorted(fs.ls(folder, detail=True), key=lambda info: info["name"])
+        except OSError as exc:
+            yield folder, {LISTING_ERROR: f"cannot list this folder ({type(exc).__name__}: {exc}); nothing in it "
+                                          "was converted: check its permissions and run again"}
+            continue
+        below = []
+        for info in entries:
+            path = info["name"].rstrip("/")
+            if path == folder.rstrip("/"):
+                if info["type"] == "directory":
+                    yield info["name"], {LISTING_ERROR: "keys below this prefix hold an empty path part ('//'), "
+                                                        "which cannot be listed folder by folder: rename them"}
+                continue  # an object store's folder marker
+            if info["type"] == "directory":
+                if path != skip:
+                    below.append(path)
+            else:
+                yield path, info
+        folders.extend(reversed(below))
 
 
 def typical_input_bytes(url: str, storage_options: Mapping[str, Any], sample: int = 32, look_at: int = 1000) -> int:
