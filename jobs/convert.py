@@ -13,7 +13,7 @@ from jobs.common import (
     storage_options,
 )
 from pipeline.archives import DEFAULT_MAX_MEMBER_BYTES
-from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
+from pipeline.codecs import DEFAULT_DECODE_SECONDS, DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.run import ConvertConfig, convert
 
 
@@ -28,6 +28,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--max-side", type=int, default=0, help="shrink inputs so the longer side is at most N")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help="refuse images with more pixels than this (decompression-bomb guard)")
+    parser.add_argument("--max-decode-seconds", type=float, default=DEFAULT_DECODE_SECONDS,
+                        help="fail an input whose decoding takes longer than this")
     parser.add_argument("--max-member-bytes", type=int, default=DEFAULT_MAX_MEMBER_BYTES,
                         help="refuse an archive member that inflates past this many bytes (zip-bomb guard)")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
@@ -53,6 +55,7 @@ def config_from_args(args: argparse.Namespace) -> ConvertConfig:
         max_side=args.max_side,
         max_pixels=args.max_pixels,
         max_member_bytes=args.max_member_bytes,
+        max_decode_seconds=args.max_decode_seconds,
         resume=args.resume,
         limit=args.limit,
         archive=args.archive,

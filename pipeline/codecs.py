@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import signal
+import threading
 import warnings
 from typing import Iterator
 
@@ -13,6 +15,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
 DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_DECODE_SECONDS = 60.0
 STAMP_KEY = "stylebatch"
 
 
@@ -35,12 +38,40 @@ def _pillow_guard_at_least(max_pixels: int) -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = default
 
 
-def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = 0) -> np.ndarray:
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """DecodeError once `seconds` pass (SIGALRM, so only on a process's main thread, where Ray runs
+    tasks; Pillow decodes in chunks and Python checks for the signal between them)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise DecodeError(f"decoding took longer than {seconds:g} s (--max-decode-seconds): a file made to "
+                          "stall decoders, or raise the limit")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = 0,
+                 max_seconds: float = DEFAULT_DECODE_SECONDS) -> np.ndarray:
     """Bytes to an (H, W, C) uint8 array in `mode` ('RGB' or 'L'), upright, alpha on white.
 
     The header's size is checked against `max_pixels` before decoding; `max_side` > 0
-    shrinks the image so its longer side is at most that many pixels.
+    shrinks the image so its longer side is at most that many pixels; decoding stops with a
+    DecodeError after `max_seconds`.
     """
+    with _time_limit(max_seconds):
+        return _decode(data, mode, max_pixels, max_side)
+
+
+def _decode(data: bytes, mode: str, max_pixels: int, max_side: int) -> np.ndarray:
     if not data:
         raise DecodeError("empty file (0 bytes)")
     try:
@@ -53,6 +84,8 @@ def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = DEFAULT_MAX_P
                           "(raise --max-pixels if this image is genuine)") from None
     except UnidentifiedImageError:
         raise DecodeError("not a recognised image format (is the extension wrong?)") from None
+    except DecodeError:
+        raise
     except Exception as exc:  # Pillow raises many types on damaged headers
         raise DecodeError(f"corrupt or truncated image header: {exc}") from None
     width, height = img.size
@@ -68,6 +101,8 @@ def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = DEFAULT_MAX_P
             warnings.simplefilter("ignore")
             img.load()
             img = ImageOps.exif_transpose(img)
+    except DecodeError:
+        raise
     except Exception as exc:  # Pillow raises many types on damaged data
         raise DecodeError(f"corrupt or truncated image data: {exc}") from None
     img = _to_mode(img, mode)

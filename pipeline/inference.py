@@ -11,6 +11,7 @@ import torch
 
 from operators.registry import get_operator
 from operators.spec import OperatorSpec
+from operators.tensors import limit_pixels
 from pipeline.settings import PoolSettings
 from pipeline.stages import Batch, objects
 
@@ -21,9 +22,10 @@ class StylizeActor:
     """Holds one operator model resident on this actor's device; stylizes equal-shape groups."""
 
     def __init__(self, operator: str, options: Mapping[str, Any], storage_options: Mapping[str, Any],
-                 max_batch: int, threads: int) -> None:
+                 max_batch: int, threads: int, max_pixels: int) -> None:
         if threads:
             torch.set_num_threads(threads)
+        limit_pixels(max_pixels)  # style images and maps obey the run's --max-pixels too
         self.stylize = get_operator(operator).build(options, "auto", storage_options)
         self.max_batch = max_batch
 

@@ -21,7 +21,7 @@ from operators.spec import Companion, OperatorSpec
 from pipeline.archive_output import archive_work_area, pack
 from pipeline.archives import DEFAULT_MAX_MEMBER_BYTES
 from pipeline.cluster import ensure_ray
-from pipeline.codecs import DEFAULT_MAX_PIXELS, FORMATS
+from pipeline.codecs import DEFAULT_DECODE_SECONDS, DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.inference import TASK_CPUS, ActorPool
 from pipeline.lease import Lease
 from pipeline.manifest import ListingJournal, ManifestWriter, Totals, failed_rows, finish_killed_runs, unrecorded
@@ -63,6 +63,7 @@ class ConvertConfig:
     max_side: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES
+    max_decode_seconds: float = DEFAULT_DECODE_SECONDS
     resume: bool = True
     limit: int | None = None
     archive: bool = False
@@ -82,6 +83,7 @@ class Plan:
     weight_storage_options: dict[str, Any]
     config_hash: str
     rows_per_task: int = DECODE_TASK_ROWS[0]
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     @property
     def companion(self) -> Companion | None:
@@ -90,7 +92,8 @@ class Plan:
 
     def model(self) -> dict[str, Any]:
         """What each model actor is built from."""
-        return {"operator": self.spec.name, "options": self.options, "storage_options": self.weight_storage_options}
+        return {"operator": self.spec.name, "options": self.options, "storage_options": self.weight_storage_options,
+                "max_pixels": self.max_pixels}
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ def prepare(cfg: ConvertConfig) -> Plan:
     rows_per_task = min(max(DECODE_TASK_BYTES // max(typical_input_bytes(source, input_options), 1),
                             DECODE_TASK_ROWS[0]), DECODE_TASK_ROWS[1])
     return Plan(spec, options, source, output, input_options, options_for(output, cfg.storage_options),
-                weight_storage_options, config_hash, rows_per_task)
+                weight_storage_options, config_hash, rows_per_task, cfg.max_pixels)
 
 
 @contextlib.contextmanager
@@ -195,7 +198,7 @@ def _chain(ds: ray.data.Dataset, plan: Plan, cfg: ConvertConfig, pool: ActorPool
         **pool.tasks(),
         fn_kwargs={"input_mode": plan.spec.input_mode, "max_pixels": cfg.max_pixels, "max_side": cfg.max_side,
                    "storage_options": plan.input_options, "companion": plan.companion, "root": plan.input,
-                   "max_member_bytes": cfg.max_member_bytes},
+                   "max_member_bytes": cfg.max_member_bytes, "max_decode_seconds": cfg.max_decode_seconds},
     )
     return pool.stylize(ds, plan.model(), rows_per_call=1 if isolated else None, isolated=isolated).map_batches(
         encode_and_write,

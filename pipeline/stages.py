@@ -25,7 +25,7 @@ from pipeline.archives import (
     list_members,
     member_url,
 )
-from pipeline.codecs import IMAGE_EXTENSIONS, DecodeError, decode_image, encode_image
+from pipeline.codecs import DEFAULT_DECODE_SECONDS, IMAGE_EXTENSIONS, DecodeError, decode_image, encode_image
 from pipeline.keys import KeyRejected, companion_url, is_companion, join_url, output_relpath
 from pipeline.manifest import LISTING_COLUMNS, ListingJournal
 from pipeline.resume import ResumeCheck, input_version, output_stamp
@@ -185,6 +185,7 @@ def _listed(rows: list[tuple[str, ...]]) -> Batch:
 def read_and_decode(
     batch: Batch, *, input_mode: str, max_pixels: int, max_side: int, storage_options: Mapping[str, Any],
     root: str, companion: Companion | None = None, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+    max_decode_seconds: float = DEFAULT_DECODE_SECONDS,
 ) -> Batch:
     """Fetch each pending input's bytes through the filesystem of the input root `root`, by its exact
     key, and decode them to an upright uint8 array.
@@ -205,7 +206,7 @@ def read_and_decode(
                 member = str(batch["member"][i])
                 data = (archives.read(key_of(fs, archive_of(str(url), member)), member) if member
                         else fs.cat_file(key_of(fs, str(url))))
-                image = decode_image(data, input_mode, max_pixels, max_side)
+                image = decode_image(data, input_mode, max_pixels, max_side, max_decode_seconds)
                 if companion:
                     extra = _companion(str(url), root, image.shape, companion, storage_options)
                     image = np.concatenate([image, extra], -1)

@@ -1,6 +1,8 @@
 """`stylebatch video`: segments in parallel, same frames and duration, sound kept, segment resume."""
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,7 +10,9 @@ import pytest
 from conftest import BUCKET
 from videos import describe, make_video
 
+from operators.errors import ConfigError
 from pipeline.settings import ModelSettings
+from pipeline.video import run as video_run
 from pipeline.video.run import VideoConfig, convert_video
 from pipeline.video.segments import plan_segments, probe
 
@@ -108,3 +112,31 @@ def test_frame_archive_is_a_video_input_with_fps(ray_cluster, s3, tmp_path: Path
 
     with pytest.raises(ConfigError, match="--fps"):
         convert_video(replace(cfg, fps=None))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "huge"])
+def test_a_damaged_or_absurd_video_is_refused_before_any_work(ray_cluster, tmp_path: Path, damage: str) -> None:
+    source = tmp_path / "in.mp4"
+    if damage == "huge":  # one frame declaring more pixels than any run converts
+        make_video(source, frames=1, width=7000, height=6000)
+    else:
+        make_video(source, frames=24)
+        data = source.read_bytes()
+        source.write_bytes(os.urandom(len(data)) if damage == "garbage" else data[: len(data) // 2])
+    with pytest.raises(ConfigError, match="cannot read video") as refused:
+        convert_video(VideoConfig(str(source), str(tmp_path / "out.mp4"), ModelSettings("onnx", {"preset": "multistyle26"})))
+    if damage == "huge":
+        assert "declares 7000x6000 pixels" in str(refused.value)
+    assert not (tmp_path / "out.mp4.work").exists()
+
+
+def stall(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def test_a_probe_that_stalls_is_stopped(ray_cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(video_run, "PROBE_SECONDS", 2)
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="took longer than 2 s"):
+        video_run._probed("stall.mp4", stall, 60)
+    assert time.monotonic() - started < 20

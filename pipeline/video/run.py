@@ -4,10 +4,12 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
 
+import av
 import pyarrow as pa
 import ray
+from ray.exceptions import GetTimeoutError, RayError
 
 from operators.errors import ConfigError
 from pipeline.archives import ArchiveError, archive_protocol
@@ -19,6 +21,7 @@ from pipeline.run import (
     ConvertConfig,
     Plan,
     RunResult,
+    abort_reason,
     new_run_id,
     prepare,
     recording_on_abort,
@@ -40,6 +43,8 @@ from pipeline.video.segments import (
 from pipeline.video.stylize import SegmentStylizeActor
 
 WORK_SUFFIX = ".work"
+PROBE_SECONDS = 120
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,6 +72,25 @@ def work_area(output: str, config_hash: str) -> str:
     return f"{output}{WORK_SUFFIX}/{config_hash}"
 
 
+def _probed(name: str, probe_fn: Callable[..., T], *args: Any) -> T:
+    """Run a probe of the (untrusted) input in a task, never in the driver: a parser that crashes
+    takes only its worker, one that stalls is stopped after PROBE_SECONDS. Every way it fails is
+    one ConfigError (status 2) before any work."""
+    ensure_ray()
+    ref = ray.remote(probe_fn).options(num_cpus=TASK_CPUS, max_retries=0).remote(*args)
+    try:
+        return ray.get(ref, timeout=PROBE_SECONDS)
+    except GetTimeoutError:
+        ray.cancel(ref, force=True)
+        raise ConfigError(f"cannot read video {name}: reading its index took longer than {PROBE_SECONDS} s "
+                          "(a damaged or hostile file?)") from None
+    except (ValueError, OSError, ArchiveError, av.error.FFmpegError) as exc:
+        raise ConfigError(f"cannot read video {name}: {abort_reason(exc)}") from None
+    except RayError as exc:  # the probe's worker died (a crash in a native parser)
+        raise ConfigError(f"cannot read video {name}: the probe's worker died reading it ({abort_reason(exc)}); "
+                          "the file is damaged or not a video") from None
+
+
 def convert_video(cfg: VideoConfig) -> RunResult:
     """Stylize a whole video; totals count segments, the summary line reports frames/s."""
     plan = prepare(ConvertConfig(input=cfg.input, output=cfg.output, model=cfg.model, pool=cfg.pool,
@@ -79,15 +103,12 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         raise ConfigError(f"{cfg.input} is a frame archive, which has no frame rate: pass --fps (e.g. --fps 24)")
     if cfg.fps and not frame_archive:
         raise ConfigError("--fps is for frame archives (.zip/.tar); a video keeps its own frame rate")
-    try:
-        if frame_archive:
-            info, members = probe_frames(plan.input, cfg.fps, plan.input_options)
-            decode, source_kwargs = decode_frame_segments, {"members": members, "size": (info.width, info.height)}
-        else:
-            info = probe(plan.input, plan.input_options)
-            decode, source_kwargs = decode_segments, {"frame_pts": info.frame_pts}
-    except (ValueError, OSError, ArchiveError) as exc:
-        raise ConfigError(f"cannot read video {cfg.input}: {exc}") from None
+    if frame_archive:
+        info, members = _probed(cfg.input, probe_frames, plan.input, cfg.fps, plan.input_options)
+        decode, source_kwargs = decode_frame_segments, {"members": members, "size": (info.width, info.height)}
+    else:
+        info = _probed(cfg.input, probe, plan.input, plan.input_options)
+        decode, source_kwargs = decode_segments, {"frame_pts": info.frame_pts}
     identity = (f"{plan.config_hash}|{cfg.max_side}|{cfg.segment_seconds}|{cfg.crf}|{cfg.preset}|{info.frames}"
                 f"|{info.fps}")
     config_hash = hashlib.sha256(identity.encode()).hexdigest()[:16]

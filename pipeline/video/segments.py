@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.archives import ArchiveError, ArchiveReader, list_members
-from pipeline.codecs import DecodeError, decode_image
+from pipeline.codecs import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from pipeline.stages import objects
 from pipeline.storage import filesystem, put_file
 from pipeline.video.temporal import flicker, stabilise
@@ -51,6 +51,10 @@ def probe(url: str, storage_options: Mapping[str, Any]) -> VideoInfo:
         if not container.streams.video:
             raise ValueError(f"{url} has no video stream")
         stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width <= 0 or height <= 0 or width * height > DEFAULT_MAX_PIXELS:
+            raise ValueError(f"its video stream declares {width}x{height} pixels a frame; up to "
+                             f"{DEFAULT_MAX_PIXELS:,} are converted")
         packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.pts is not None]
         if not packets:
             raise ValueError(f"{url} has no video frames")
