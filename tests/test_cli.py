@@ -90,3 +90,7 @@ def test_cluster_config_passes_rays_validation() -> None:
         validate_config(fillout_defaults({**config, "idle_timeout_minutes": "soon"}))
     assert config["provider"]["type"] == "aws" and config["idle_timeout_minutes"] > 0
     assert any("pip install" in c for c in config["setup_commands"])
+    head, workers = config["head_start_ray_commands"][-1], config["worker_start_ray_commands"][-1]
+    assert "RAY_AUTH_MODE=token" in head and "RAY_AUTH_MODE=token" in workers  # every node checks the token
+    assert "--dashboard-host=127.0.0.1" in head  # the job API is reached through `ray dashboard` only
+    assert "~/.ray/auth_token" in config["file_mounts"].values()
