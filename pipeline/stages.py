@@ -29,7 +29,7 @@ from pipeline.codecs import DEFAULT_DECODE_SECONDS, IMAGE_EXTENSIONS, DecodeErro
 from pipeline.keys import KeyRejected, companion_url, is_companion, join_url, output_relpath
 from pipeline.manifest import LISTING_COLUMNS, ListingJournal
 from pipeline.resume import ResumeCheck, input_version, output_stamp
-from pipeline.storage import atomic_writer, filesystem, key_of, to_url
+from pipeline.storage import STORAGE_ERRORS, atomic_writer, filesystem, key_of, to_url
 
 Batch = dict[str, np.ndarray]
 LIST_BATCH_ROWS = 256
@@ -135,7 +135,9 @@ def _walk(fs: Any, root: str, skip: str | None) -> Iterator[tuple[str, dict[str,
         folder = folders.pop()
         try:
             entries = sorted(fs.ls(folder, detail=True), key=lambda info: info["name"])
-        except OSError as exc:
+        except STORAGE_ERRORS as exc:
+            if folder == root:
+                raise  # INPUT itself is gone or out of reach: the run cannot go on
             yield folder, {LISTING_ERROR: f"cannot list this folder ({type(exc).__name__}: {exc}); nothing in it "
                                           "was converted: check its permissions and run again"}
             continue
@@ -212,7 +214,7 @@ def read_and_decode(
                     image = np.concatenate([image, extra], -1)
             except (DecodeError, ArchiveError) as exc:
                 statuses[i], errors[i] = "failed", str(exc)
-            except OSError as exc:
+            except STORAGE_ERRORS as exc:
                 statuses[i], errors[i] = "failed", f"cannot read input: {exc}"
         images.append(image)
         heights.append(image.shape[0])
@@ -259,7 +261,7 @@ def encode_and_write(batch: Batch, *, fmt: str, quality: int, storage_options: M
             with atomic_writer(fs, key_of(fs, str(batch["output"][i]))) as f:
                 f.write(encode_image(image, fmt, quality, stamp))
             statuses[i] = "converted"
-        except (OSError, ValueError) as exc:
+        except (*STORAGE_ERRORS, ValueError) as exc:
             statuses[i], errors[i] = "failed", f"cannot write output: {exc}"
         seconds[i] += time.perf_counter() - start
     return {key: value for key, value in batch.items() if key != "image"} | {

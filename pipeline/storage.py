@@ -10,9 +10,14 @@ import shutil
 from typing import IO, Any, Iterator, Mapping
 
 import fsspec
+from botocore.exceptions import BotoCoreError
 from fsspec.core import split_protocol, url_to_fs
 
 S3_PROTOCOLS = ("s3", "s3a")
+# botocore's own retries: throttling (503 SlowDown), 500s, dropped connections and read timeouts are
+# retried with exponential backoff; `--storage-option 'config_kwargs={"retries": {"mode": "adaptive"}}'`
+S3_CLIENT_CONFIG = {"retries": {"mode": "standard", "max_attempts": 8}, "connect_timeout": 10, "read_timeout": 60}
+STORAGE_ERRORS = (OSError, BotoCoreError)  # what a store raises once its client has given up
 PARTIAL_SUFFIX = ".partial"  # a write in progress (or killed) on a local disk: never an input or an output
 
 
@@ -31,7 +36,11 @@ def parse_storage_options(pairs: list[str]) -> dict[str, Any]:
 
 
 def options_for(url: str, user_options: Mapping[str, Any]) -> dict[str, Any]:
-    """Storage options for `url`: for S3, the standard AWS_* variables read now, then the user's."""
+    """Storage options for `url`. For S3: the endpoint and region from the standard AWS_* variables
+    (not secrets), botocore's standard retry mode with backoff and bounded timeouts, then the
+    user's options (`config_kwargs` merged key by key). Credentials are never copied into options:
+    every process (driver and tasks) asks the standard AWS chain itself, so temporary credentials
+    refresh and no secret travels in task arguments or Ray's runtime env."""
     protocol = split_protocol(url)[0]
     if protocol not in S3_PROTOCOLS:
         return {} if protocol in (None, "file", "local") else dict(user_options)
@@ -39,14 +48,11 @@ def options_for(url: str, user_options: Mapping[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"):
         options["endpoint_url"] = env.get("AWS_ENDPOINT_URL_S3") or env["AWS_ENDPOINT_URL"]
-    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-        options["key"], options["secret"] = env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-        if env.get("AWS_SESSION_TOKEN"):
-            options["token"] = env["AWS_SESSION_TOKEN"]
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if region:
         options["client_kwargs"] = {"region_name": region}
     options.update(user_options)
+    options["config_kwargs"] = {**S3_CLIENT_CONFIG, **dict(user_options.get("config_kwargs") or {})}
     return options
 
 

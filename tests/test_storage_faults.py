@@ -1,0 +1,56 @@
+"""Throttling, 500s, dropped connections and stalls between the workers and S3 (a fault-injecting
+proxy in front of moto's server): retried by botocore's own retry mode; an object that keeps
+failing fails alone; the rest is converted."""
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import BUCKET
+from fault_proxy import FaultProxy
+from images import encoded, photo
+
+from pipeline.run import ConvertConfig, convert
+from pipeline.settings import ModelSettings
+
+INVERT = ModelSettings("poison_operator:SPEC", {})
+
+
+@pytest.fixture()
+def proxy(s3_endpoint: str):
+    fault_proxy = FaultProxy(s3_endpoint, stall_seconds=4)
+    yield fault_proxy
+    fault_proxy.close()
+
+
+def through(proxy: FaultProxy, **extra) -> dict:
+    """Storage options that reach S3 through the proxy, with short timeouts so a stall is a timeout."""
+    return {"endpoint_url": proxy.url,
+            "config_kwargs": {"read_timeout": 2, "connect_timeout": 2, **extra}}
+
+
+def test_transient_faults_are_retried_and_everything_converts(ray_cluster, s3, proxy: FaultProxy) -> None:
+    prefix = f"{BUCKET}/faults/transient"
+    for i in range(8):
+        s3.pipe(f"{prefix}/in/{i}.png", encoded(photo(12, 12, seed=i)))
+    proxy.add("GET", "/faults/transient/in/1.png", "slowdown", times=3)
+    proxy.add("GET", "/faults/transient/in/2.png", "error500", times=2)
+    proxy.add("GET", "/faults/transient/in/3.png", "reset", times=2)
+    proxy.add("GET", "/faults/transient/in/4.png", "stall", times=1)
+    proxy.add("PUT", "/faults/transient/out/5.png", "slowdown", times=2)
+    result = convert(ConvertConfig(f"s3://{prefix}/in", f"s3://{prefix}/out", INVERT, storage_options=through(proxy)))
+    assert (result.totals.converted, result.totals.failed) == (8, 0), pq.read_table(result.manifest).to_pylist()
+    assert proxy.faults == {"slowdown": 5, "error500": 2, "reset": 2, "stall": 1}
+
+
+def test_an_object_that_keeps_failing_fails_alone(ray_cluster, s3, proxy: FaultProxy) -> None:
+    prefix = f"{BUCKET}/faults/permanent"
+    for i in range(4):
+        s3.pipe(f"{prefix}/in/{i}.png", encoded(photo(12, 12, seed=i)))
+    proxy.add("GET", "/faults/permanent/in/2.png", "error500", times=-1)
+    proxy.add("GET", "/faults/permanent/in/3.png", "reset", times=-1)
+    options = through(proxy, retries={"mode": "standard", "max_attempts": 3})
+    result = convert(ConvertConfig(f"s3://{prefix}/in", f"s3://{prefix}/out", INVERT, storage_options=options))
+    rows = {r["input"].rsplit("/", 1)[1]: r for r in pq.read_table(result.manifest).to_pylist()}
+    assert [rows[f"{i}.png"]["status"] for i in range(4)] == ["converted", "converted", "failed", "failed"]
+    assert all(rows[f"{i}.png"]["error"].startswith("cannot read input") for i in (2, 3))
+    assert result.exit_code == 1 and not result.totals.aborted
