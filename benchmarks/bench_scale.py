@@ -23,22 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
+from null_model import identity_model
 from PIL import Image
 from process_memory import PeakMemory
 
 PER_FOLDER = 1000
-
-
-def identity_model(path: Path) -> Path:
-    """An ONNX graph that returns its NCHW image input unchanged."""
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["image"], ["out"])], "identity",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, "h", "w"])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 3, "h", "w"])])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
-    return path
 
 
 def make_inputs(folder: Path, count: int) -> None:

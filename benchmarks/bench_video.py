@@ -1,13 +1,20 @@
-"""`stylebatch video` against a frame-by-frame loop (decode one frame, forward, encode one frame,
-as the public AnimeGANv2 video scripts do), on one device in one run.
+"""`stylebatch video` against a plain single-process PyAV transcode (decode, libx264 encode, same
+settings) of the same generated movie, on one machine in one run; each in its own process.
 
-    python benchmarks/bench_video.py --size 640x360 --seconds 20 --operator onnx --set preset=multistyle26
+    python benchmarks/bench_video.py --size 1920x1080 --seconds 10 --segment-seconds 2
 
-The input is generated: a moving pattern with a sine-tone AAC track, keyframes every second.
+The movie is generated: a moving pattern with a sine-tone AAC track, keyframes every second. The
+model is the null model (an identity ONNX graph through the `onnx` operator) unless `--operator`
+and `--set` name another. Reported: whole-run frames/s (process start to exit, Ray start-up
+included), steady frames/s (segments after the first, from the manifest), peak RSS of all processes.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from fractions import Fraction
@@ -15,10 +22,9 @@ from pathlib import Path
 
 import av
 import numpy as np
-
-from operators.registry import get_operator
-from pipeline.settings import ModelSettings
-from pipeline.video.run import VideoConfig, convert_video
+import pyarrow.parquet as pq
+from null_model import identity_model
+from process_memory import PeakMemory
 
 FPS = 24
 
@@ -48,52 +54,74 @@ def make_input(path: Path, width: int, height: int, seconds: float) -> int:
     return frames
 
 
-def frame_by_frame(source: Path, target: Path, operator: str, settings: dict[str, str]) -> float:
-    """Decode a frame, stylize it, encode it; one at a time. Returns frames/s."""
-    spec = get_operator(operator)
-    stylize = spec.build(spec.resolve(settings), "auto", {})
-    start = time.perf_counter()
-    count = 0
-    with av.open(str(source)) as src, av.open(str(target), "w") as out:
+def transcode(source: str, target: str, crf: int, preset: str) -> None:
+    """The plain transcode: decode every frame, encode it with libx264 at the same settings."""
+    with av.open(source) as src, av.open(target, "w") as out:
         stream = src.streams.video[0]
+        stream.thread_type = "AUTO"
         video = out.add_stream("libx264", rate=stream.average_rate)
         video.width, video.height, video.pix_fmt = stream.codec_context.width, stream.codec_context.height, "yuv420p"
-        for frame in src.decode(stream):
-            styled = stylize(frame.to_ndarray(format="rgb24")[None])[0]
-            new = av.VideoFrame.from_ndarray(styled, format="rgb24")
-            new.pts = count
-            out.mux(video.encode(new))
-            count += 1
+        video.options = {"crf": str(crf), "preset": preset, "x264-params": "bframes=0"}
+        for index, frame in enumerate(src.decode(stream)):
+            frame.pts = index
+            out.mux(video.encode(frame))
         out.mux(video.encode(None))
-    return count / (time.perf_counter() - start)
+
+
+def measured(command: list[str]) -> tuple[float, float, str]:
+    """(seconds, peak GiB of all its processes, stdout) of one child process."""
+    start = time.perf_counter()
+    with PeakMemory() as memory:
+        done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{command} exited {done.returncode}:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start, memory.total / 2**30, done.stdout
+
+
+def steady_fps(stdout: str) -> float:
+    """Frames/s of the segments after the first, from the run's manifest."""
+    manifest = re.search(r"manifest: (\S+)", stdout).group(1)
+    rows = sorted(pq.read_table(manifest).to_pylist(), key=lambda r: r["finished_at"])
+    if len(rows) < 2:
+        return float("nan")
+    frames = sum(int(r["input"].rsplit("-", 1)[1]) - int(r["input"].rsplit("=", 1)[1].split("-")[0]) + 1
+                 for r in rows[1:])
+    return frames / (rows[-1]["finished_at"] - rows[0]["finished_at"]).total_seconds()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="640x360")
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--operator", default="onnx")
-    parser.add_argument("--set", dest="settings", action="append", default=[],
-                        help="operator options (default for onnx: preset=multistyle26, style=7)")
-    parser.add_argument("--segment-seconds", type=float, default=5.0)
-    parser.add_argument("--deflicker", type=float, default=0.0)
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--segment-seconds", type=float, default=2.0)
+    parser.add_argument("--crf", type=int, default=18)
+    parser.add_argument("--preset", default="medium")
+    parser.add_argument("--operator", help="default: the null model")
+    parser.add_argument("--set", dest="settings", action="append", default=[], help="operator options")
+    parser.add_argument("--transcode", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    pairs = args.settings or (["preset=multistyle26", "style=7"] if args.operator == "onnx" else [])
-    settings = dict(pair.split("=", 1) for pair in pairs)
+    if args.transcode:
+        transcode(*args.transcode, args.crf, args.preset)
+        return
     width, height = map(int, args.size.split("x"))
     with tempfile.TemporaryDirectory() as work:
         source = Path(work) / "input.mp4"
         frames = make_input(source, width, height, args.seconds)
-        loop_fps = frame_by_frame(source, Path(work) / "loop.mp4", args.operator, settings)
-        result = convert_video(VideoConfig(input=str(source), output=str(Path(work) / "out.mp4"),
-                                           model=ModelSettings(args.operator, settings), preset="veryfast",
-                                           segment_seconds=args.segment_seconds, deflicker=args.deflicker))
-    print(result.line())
-    print(f"\n{args.operator} {settings}, {args.size}, {frames} frames, segments of {args.segment_seconds:g} s\n")
-    print("| mode | frames/s | vs frame-by-frame |\n|---|---|---|")
-    print(f"| frame-by-frame loop | {loop_fps:.2f} | 1.00x |")
-    print(f"| stylebatch video (whole run, Ray start-up included) | {result.totals.images_per_second:.2f} | "
-          f"{result.totals.images_per_second / loop_fps:.2f}x |")
+        model = (["--operator", args.operator] + [a for pair in args.settings for a in ("--set", pair)]
+                 if args.operator else ["--operator", "onnx", "--weights", str(identity_model(Path(work) / "null.onnx"))])
+        plain = measured([sys.executable, __file__, "--transcode", str(source), str(Path(work) / "plain.mp4"),
+                          "--crf", str(args.crf), "--preset", args.preset])
+        run = measured([sys.executable, "-m", "jobs.video", str(source), str(Path(work) / "styled.mp4"), *model,
+                        "--segment-seconds", str(args.segment_seconds), "--crf", str(args.crf), "--preset", args.preset])
+    label = args.operator or "null model"
+    print(json.dumps({"size": args.size, "frames": frames, "transcode_s": plain[0], "run_s": run[0],
+                      "steady_fps": steady_fps(run[2]), "transcode_gib": plain[1], "run_gib": run[1]}))
+    print(f"\n{label}, {args.size}, {frames} frames, x264 crf {args.crf} preset {args.preset}, "
+          f"segments of {args.segment_seconds:g} s\n")
+    print("| mode | frames/s whole run | frames/s steady | vs transcode (whole) | peak RSS GiB |\n|---|---|---|---|---|")
+    print(f"| plain PyAV transcode, one process | {frames / plain[0]:.2f} | - | 1.00x | {plain[1]:.2f} |")
+    print(f"| `stylebatch video` ({label}) | {frames / run[0]:.2f} | {steady_fps(run[2]):.2f} | "
+          f"{plain[0] / run[0]:.2f}x | {run[1]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import BUCKET
 from videos import describe, make_video
@@ -14,18 +15,28 @@ from operators.errors import ConfigError
 from pipeline.settings import ModelSettings
 from pipeline.video import run as video_run
 from pipeline.video.run import VideoConfig, convert_video
-from pipeline.video.segments import plan_segments, probe
+from pipeline.video.segments import plan_segments, probe, video_frames
 
 SETTINGS = {"preset": "multistyle26", "style": "3"}
 
 
-def test_probe_and_segments_start_at_keyframes(tmp_path: Path) -> None:
+def test_probe_and_segments_of_bounded_length_whatever_the_keyframes(tmp_path: Path) -> None:
     info = probe(str(make_video(tmp_path / "in.mp4", frames=60, gop=12)), {})
     assert info.frames == 60 and float(info.fps) == 24 and (info.width, info.height) == (64, 48)
     assert info.keyframes[:3] == (0, 12, 24) and info.has_audio
-    segments = plan_segments(info, 1.0)
-    assert segments == [(0, 24), (24, 48), (48, 60)]
-    assert all(start in info.keyframes for start, _ in segments)
+    assert plan_segments(info, 0.75) == [(0, 18), (18, 36), (36, 54), (54, 60)]  # cuts between keyframes
+    sparse = probe(str(make_video(tmp_path / "sparse.mp4", frames=96, gop=1000)), {})
+    assert sparse.keyframes == (0,) and len(plan_segments(sparse, 1.0)) == 4  # one keyframe, four segments
+
+
+def test_frames_cut_between_keyframes_are_exact(tmp_path: Path) -> None:
+    """Decoding frames [30, 41) of a clip with a keyframe every 24 gives exactly the frames a full
+    decode gives at those positions."""
+    source = make_video(tmp_path / "in.mp4", frames=60, gop=24)
+    info = probe(str(source), {})
+    every = list(video_frames(str(source), {}, info.frame_pts, 0, 60, 0))
+    cut = list(video_frames(str(source), {}, info.frame_pts, 30, 41, 0))
+    assert len(cut) == 11 and all(np.array_equal(a, b) for a, b in zip(cut, every[30:41]))
 
 
 @pytest.mark.slow
@@ -140,3 +151,20 @@ def test_a_probe_that_stalls_is_stopped(ray_cluster, monkeypatch: pytest.MonkeyP
     with pytest.raises(ConfigError, match="took longer than 2 s"):
         video_run._probed("stall.mp4", stall, 60)
     assert time.monotonic() - started < 20
+
+
+@pytest.mark.slow
+def test_a_segment_streams_and_is_never_held_whole(ray_cluster, tmp_path: Path) -> None:
+    """One 40-second segment of 640x360 (632 MB as one array, twice that with its stylized copy):
+    the model actor's peak memory grows by a fraction of that while it streams the segment through."""
+    source = make_video(tmp_path / "long.mp4", frames=960, width=640, height=360, gop=1000, audio=False)
+    log = tmp_path / "rss.log"
+    result = convert_video(VideoConfig(str(source), str(tmp_path / "out.mp4"),
+                                       ModelSettings("memory_operator:SPEC", {"log": str(log)}),
+                                       segment_seconds=40, preset="ultrafast"))
+    assert result.totals.converted == 1 and describe(tmp_path / "out.mp4")["frames"] == 960
+    peaks = [int(line) for line in log.read_text().split()]
+    assert len(peaks) >= 960 // 8
+    growth_mb = (peaks[-1] - peaks[0]) / 1024
+    whole_mb = 960 * 640 * 360 * 3 / 2**20
+    assert growth_mb < whole_mb / 4, (growth_mb, whole_mb)

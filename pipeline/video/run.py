@@ -30,17 +30,8 @@ from pipeline.run import (
 from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.storage import filesystem, to_url
 from pipeline.video.join import join_segments
-from pipeline.video.segments import (
-    SEGMENT_NAME,
-    VideoInfo,
-    decode_frame_segments,
-    decode_segments,
-    encode_segments,
-    plan_segments,
-    probe,
-    probe_frames,
-)
-from pipeline.video.stylize import SegmentStylizeActor
+from pipeline.video.segments import SEGMENT_NAME, VideoInfo, plan_segments, probe, probe_frames
+from pipeline.video.stylize import SegmentActor, SegmentJob
 
 WORK_SUFFIX = ".work"
 PROBE_SECONDS = 120
@@ -105,10 +96,10 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         raise ConfigError("--fps is for frame archives (.zip/.tar); a video keeps its own frame rate")
     if frame_archive:
         info, members = _probed(cfg.input, probe_frames, plan.input, cfg.fps, plan.input_options)
-        decode, source_kwargs = decode_frame_segments, {"members": members, "size": (info.width, info.height)}
+        source = {"members": tuple(members), "size": (info.width, info.height)}
     else:
         info = _probed(cfg.input, probe, plan.input, plan.input_options)
-        decode, source_kwargs = decode_segments, {"frame_pts": info.frame_pts}
+        source = {"frame_pts": info.frame_pts}
     identity = (f"{plan.config_hash}|{cfg.max_side}|{cfg.segment_seconds}|{cfg.crf}|{cfg.preset}|{info.frames}"
                 f"|{info.fps}")
     config_hash = hashlib.sha256(identity.encode()).hexdigest()[:16]
@@ -119,7 +110,8 @@ def convert_video(cfg: VideoConfig) -> RunResult:
     with Lease(f"{plan.output}{WORK_SUFFIX}", plan.output_options, run_id, wait=cfg.wait) as lease:
         done = set(fs_work.glob(f"{work_root}/seg-*.mp4")) if cfg.resume else set()
         names = [f"{work_root}/{SEGMENT_NAME.format(i)}" for i in range(len(segments))]
-        todo = [{"segment": i, "start": a, "end": b} for i, (a, b) in enumerate(segments) if names[i] not in done]
+        todo = [{"segment": i, "start": a, "end": b, "status": "pending", "error": ""}
+                for i, (a, b) in enumerate(segments) if names[i] not in done]
 
         ensure_ray()
         tolerate_lost_blocks()
@@ -133,16 +125,11 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         flicker_sums = {"flicker_in": 0.0, "flicker_raw": 0.0, "flicker_out": 0.0}
         converted_frames = 0  # frames stylized by this run (a resumed run skips finished segments)
         if todo:
-            ds = ray.data.from_items(todo).repartition(target_num_rows_per_block=1).map_batches(
-                decode, batch_size=1, num_cpus=TASK_CPUS, max_retries=pool.max_retries,
-                fn_kwargs={"url": plan.input, "max_side": cfg.max_side, "storage_options": plan.input_options,
-                           **source_kwargs})
-            ds = (
-                pool.stylize(ds, plan.model(), actor=SegmentStylizeActor, rows_per_call=1)
-                .map_batches(encode_segments, batch_size=1, num_cpus=TASK_CPUS, max_retries=pool.max_retries,
-                             fn_kwargs={"work": work, "fps": info.fps, "crf": cfg.crf, "preset": cfg.preset,
-                                        "deflicker": cfg.deflicker, "storage_options": plan.output_options})
-            )
+            job = SegmentJob(url=plan.input, input_options=plan.input_options, max_side=cfg.max_side, work=work,
+                             output_options=plan.output_options, fps=info.fps, crf=cfg.crf, preset=cfg.preset,
+                             deflicker=cfg.deflicker, **source)
+            ds = pool.stylize(ray.data.from_items(todo).repartition(target_num_rows_per_block=1),
+                              {**plan.model(), "job": job}, actor=SegmentActor, rows_per_call=1)
             recorded: set[int] = set()
             with recording_on_abort(writer, totals, unit="segments"):
                 for batch in ds.iter_batches(batch_format="numpy", batch_size=None):

@@ -1,14 +1,11 @@
-"""One video segment's work: probe the source, plan segments of frame ranges, decode a segment
-(a video seeked to its keyframe, or a range of frame-archive members), encode it to H.264."""
+"""A video's segments: probe the source, plan frame ranges of bounded length, decode a range
+frame-exact (a video seeked to the keyframe before it, or frame-archive members), encode to H.264."""
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import av
 import numpy as np
@@ -16,9 +13,7 @@ from PIL import Image
 
 from pipeline.archives import ArchiveError, ArchiveReader, list_members
 from pipeline.codecs import DEFAULT_MAX_PIXELS, DecodeError, decode_image
-from pipeline.stages import objects
-from pipeline.storage import filesystem, put_file
-from pipeline.video.temporal import flicker, stabilise
+from pipeline.storage import filesystem
 
 SEGMENT_NAME = "seg-{:06d}.mp4"
 
@@ -93,72 +88,51 @@ def probe_frames(url: str, fps: float, storage_options: Mapping[str, Any]) -> tu
     return info, members
 
 
-def decode_frame_segments(batch: dict[str, np.ndarray], *, url: str, members: list[str], size: tuple[int, int],
-                          max_side: int, storage_options: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Read and decode each segment's archive members (RGB uint8, (T, H, W, 3)); every frame must have
-    the first frame's (width, height) `size`."""
-    clips, statuses, errors = [], [], []
+def plan_segments(info: VideoInfo, seconds: float) -> list[tuple[int, int]]:
+    """[start, end) frame ranges of `seconds` each (the last may be shorter), wherever the keyframes
+    are: a segment is decoded from the keyframe before its start, frames before it dropped."""
+    length = max(1, round(seconds * float(info.fps)))
+    return [(start, min(start + length, info.frames)) for start in range(0, info.frames, length)]
+
+
+def video_frames(url: str, storage_options: Mapping[str, Any], frame_pts: tuple[int, ...], start: int, end: int,
+                 max_side: int) -> Iterator[np.ndarray]:
+    """Frames [start, end) of a video as RGB uint8 arrays, in order, frame-exact: the decoder seeks to
+    the keyframe before `start` and the frames before it are dropped."""
+    wanted = frame_pts[start:end]
+    fs, path = filesystem(url, storage_options)
+    with fs.open(path, "rb") as f, av.open(f) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        container.seek(wanted[0], stream=stream, backward=True)
+        index = 0
+        for frame in container.decode(stream):
+            if frame.pts is None or frame.pts < wanted[index]:
+                continue  # before the cut (or before a frame the probe saw: never kept twice)
+            if frame.pts != wanted[index]:
+                raise ValueError(f"frame {start + index} (pts {wanted[index]}) is missing from the stream")
+            yield _fit(frame.to_ndarray(format="rgb24"), max_side)
+            index += 1
+            if index == len(wanted):
+                return
+    raise ValueError(f"the stream ended after {index} of {len(wanted)} frames")
+
+
+def archive_frames(url: str, storage_options: Mapping[str, Any], members: list[str], start: int, end: int,
+                   size: tuple[int, int], max_side: int) -> Iterator[np.ndarray]:
+    """Members [start, end) of a frame archive as RGB uint8 arrays; every frame must have the first
+    frame's (width, height) `size`."""
     fs, path = filesystem(url, storage_options)
     archive = ArchiveReader(fs)
-    for start, end in zip(batch["start"], batch["end"]):
+    for member in members[start:end]:
         try:
-            frames = []
-            for member in members[start:end]:
-                try:
-                    frame = decode_image(archive.read(path, member), "RGB")
-                except (DecodeError, ArchiveError) as exc:
-                    raise ValueError(f"frame {member}: {exc}") from None
-                if (frame.shape[1] // 2 * 2, frame.shape[0] // 2 * 2) != size:
-                    raise ValueError(f"frame {member} is {frame.shape[1]}x{frame.shape[0]}, the first frame "
-                                     f"{size[0]}x{size[1]}: frames of one video must share a size")
-                frames.append(_fit(frame[: size[1], : size[0]], max_side))
-            clips.append(np.stack(frames))
-            statuses.append("pending")
-            errors.append("")
-        except (ValueError, OSError) as exc:
-            clips.append(np.zeros((0, 0, 0, 3), np.uint8))
-            statuses.append("failed")
-            errors.append(f"cannot decode frames {start}-{end - 1}: {exc}")
-    return {**batch, "frames": objects(clips), "status": np.array(statuses, object), "error": np.array(errors, object)}
-
-
-def plan_segments(info: VideoInfo, seconds: float) -> list[tuple[int, int]]:
-    """[start, end) frame ranges that begin at keyframes and last at least `seconds` (the last may be shorter)."""
-    target = max(1, round(seconds * float(info.fps)))
-    starts = [0]
-    for key in info.keyframes:
-        if key - starts[-1] >= target:
-            starts.append(key)
-    return list(zip(starts, [*starts[1:], info.frames]))
-
-
-def decode_segments(batch: dict[str, np.ndarray], *, url: str, frame_pts: tuple[int, ...], max_side: int,
-                    storage_options: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Decode each segment's frames (RGB uint8, (T, H, W, 3)) by seeking to its first keyframe."""
-    fs, path = filesystem(url, storage_options)
-    clips, statuses, errors = [], [], []
-    for start, end in zip(batch["start"], batch["end"]):
-        wanted = set(frame_pts[start:end])
-        frames: dict[int, np.ndarray] = {}
-        try:
-            with fs.open(path, "rb") as f, av.open(f) as container:
-                stream = container.streams.video[0]
-                container.seek(frame_pts[start], stream=stream, backward=True)
-                for frame in container.decode(stream):
-                    if frame.pts in wanted:
-                        frames[frame.pts] = _fit(frame.to_ndarray(format="rgb24"), max_side)
-                    if frame.pts is not None and frame.pts >= frame_pts[end - 1]:
-                        break
-            if len(frames) != end - start:
-                raise ValueError(f"decoded {len(frames)} of {end - start} frames")
-            clips.append(np.stack([frames[p] for p in sorted(frames)]))
-            statuses.append("pending")
-            errors.append("")
-        except (av.FFmpegError, ValueError, OSError) as exc:
-            clips.append(np.zeros((0, 0, 0, 3), np.uint8))
-            statuses.append("failed")
-            errors.append(f"cannot decode frames {start}-{end - 1}: {exc}")
-    return {**batch, "frames": objects(clips), "status": np.array(statuses, object), "error": np.array(errors, object)}
+            frame = decode_image(archive.read(path, member), "RGB")
+        except (DecodeError, ArchiveError) as exc:
+            raise ValueError(f"frame {member}: {exc}") from None
+        if (frame.shape[1] // 2 * 2, frame.shape[0] // 2 * 2) != size:
+            raise ValueError(f"frame {member} is {frame.shape[1]}x{frame.shape[0]}, the first frame "
+                             f"{size[0]}x{size[1]}: frames of one video must share a size")
+        yield _fit(frame[: size[1], : size[0]], max_side)
 
 
 def _fit(frame: np.ndarray, max_side: int) -> np.ndarray:
@@ -171,42 +145,30 @@ def _fit(frame: np.ndarray, max_side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize(size, Image.LANCZOS))
 
 
-def encode_segments(batch: dict[str, np.ndarray], *, work: str, fps: Fraction, crf: int, preset: str,
-                    deflicker: float, storage_options: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Smooth (if asked), measure flicker and encode each stylized segment to H.264 in
-    WORK/seg-NNNNNN.mp4 (written whole, so a segment file is never half there)."""
-    statuses, errors, seconds = batch["status"].copy(), batch["error"].copy(), []
-    flicker_in, flicker_raw, flicker_out = [], [], []
-    for i, (segment, frames, stylized) in enumerate(zip(batch["segment"], batch["frames"], batch["stylized"])):
-        start = time.perf_counter()
-        smoothed = stabilise(frames, stylized, deflicker) if statuses[i] == "pending" else stylized
-        flicker_in.append(flicker(frames))
-        flicker_raw.append(flicker(stylized))
-        flicker_out.append(flicker(smoothed))
-        if statuses[i] == "pending":
-            try:
-                with tempfile.TemporaryDirectory() as folder:
-                    local = os.path.join(folder, "segment.mp4")
-                    write_h264(smoothed, local, fps, crf, preset)
-                    put_file(local, f"{work}/{SEGMENT_NAME.format(int(segment))}", storage_options)
-                statuses[i] = "converted"
-            except (av.FFmpegError, OSError, ValueError) as exc:
-                statuses[i], errors[i] = "failed", f"cannot encode segment: {exc}"
-        seconds.append(time.perf_counter() - start)
-    return {key: value for key, value in batch.items() if key not in ("frames", "stylized")} | {
-        "status": statuses, "error": errors, "encode_seconds": np.array(seconds),
-        "flicker_in": np.array(flicker_in), "flicker_raw": np.array(flicker_raw), "flicker_out": np.array(flicker_out)}
+class H264Writer:
+    """Frames appended chunk by chunk to an H.264 MP4 without B-frames, so segments join cleanly.
+    The file is opened at the first frame (its size is the frames')."""
 
+    def __init__(self, path: str, fps: Fraction, crf: int, preset: str) -> None:
+        self.path, self.fps, self.crf, self.preset = path, fps, crf, preset
+        self.container: av.container.OutputContainer | None = None
+        self.count = 0
 
-def write_h264(frames: np.ndarray, path: str, fps: Fraction, crf: int, preset: str) -> None:
-    """(T, H, W, 3) uint8 frames to an H.264 MP4 without B-frames, so segments join cleanly."""
-    with av.open(path, "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset, "x264-params": "bframes=0"}
-        for index, array in enumerate(frames):
+    def write(self, frames: np.ndarray) -> None:
+        if self.container is None:
+            self.container = av.open(self.path, "w")
+            self.stream = self.container.add_stream("libx264", rate=self.fps)
+            self.stream.width, self.stream.height = frames.shape[2], frames.shape[1]
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.options = {"crf": str(self.crf), "preset": self.preset, "x264-params": "bframes=0"}
+        for array in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
-            frame.pts = index
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+            frame.pts = self.count
+            self.container.mux(self.stream.encode(frame))
+            self.count += 1
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.mux(self.stream.encode(None))
+            self.container.close()
+            self.container = None

@@ -1,27 +1,178 @@
-"""The model step of a video run: the image pipeline's resident model, fed whole segments."""
+"""The model step of a video run: one segment a call, streamed through the resident model.
+
+A decode thread, the model and an encode thread are joined by bounded queues, so a segment never
+sits in memory (or in the object store) whole: at most CHUNKS_IN_FLIGHT chunks of frames wait
+between each pair of steps, and decoding and encoding overlap with the model.
+"""
 from __future__ import annotations
+
+import os
+import queue
+import tempfile
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
 from pipeline.inference import StylizeActor
-from pipeline.stages import Batch, objects
+from pipeline.stages import Batch
+from pipeline.storage import put_file
+from pipeline.video.segments import SEGMENT_NAME, H264Writer, archive_frames, video_frames
+from pipeline.video.temporal import FlickerMeter, Stabiliser
+
+CHUNK_FRAMES = 8
+CHUNKS_IN_FLIGHT = 2
+_END = object()
 
 
-class SegmentStylizeActor(StylizeActor):
-    """The same resident model, fed whole video segments (T, H, W, 3) in batches of frames.
+@dataclass(frozen=True)
+class SegmentJob:
+    """What every segment of a run shares: where the frames come from and how the result is encoded."""
 
-    The input frames stay in the row beside the stylized ones: temporal smoothing needs both.
-    """
+    url: str
+    input_options: Mapping[str, Any]
+    frame_pts: tuple[int, ...] = ()  # a video's frames, or
+    members: tuple[str, ...] = ()  # a frame archive's, at `size`
+    size: tuple[int, int] = (0, 0)
+    max_side: int = 0
+    work: str = ""
+    output_options: Mapping[str, Any] | None = None
+    fps: Fraction = Fraction(24)
+    crf: int = 18
+    preset: str = "medium"
+    deflicker: float = 0.0
+
+    def frames(self, start: int, end: int) -> Iterator[np.ndarray]:
+        if self.members:
+            return archive_frames(self.url, self.input_options, list(self.members), start, end, self.size,
+                                  self.max_side)
+        return video_frames(self.url, self.input_options, self.frame_pts, start, end, self.max_side)
+
+
+class SegmentActor(StylizeActor):
+    """The image pipeline's resident model, given a whole segment a call: it decodes, stylizes and
+    encodes the segment to WORK/seg-NNNNNN.mp4, streaming; returns status and flicker figures."""
+
+    def __init__(self, job: SegmentJob, **model: Any) -> None:
+        super().__init__(**model)
+        self.job = job
 
     def __call__(self, batch: Batch) -> Batch:
-        clips, statuses, errors = list(batch["frames"]), batch["status"].copy(), batch["error"].copy()
-        stylized = [frames[:0] for frames in clips]
-        for i, frames in enumerate(clips):
-            if statuses[i] != "pending":
-                continue
+        statuses, errors = batch["status"].copy(), batch["error"].copy()
+        figures = {key: np.zeros(len(statuses)) for key in ("flicker_in", "flicker_raw", "flicker_out")}
+        for i, (segment, start, end) in enumerate(zip(batch["segment"], batch["start"], batch["end"])):
             try:
-                stylized[i] = np.concatenate([self.stylize(frames[k : k + self.max_batch])
-                                              for k in range(0, len(frames), self.max_batch)])
-            except Exception as exc:  # a model error fails its segment, not the job
-                statuses[i], errors[i] = "failed", f"model failed: {type(exc).__name__}: {exc}"
-        return {**batch, "stylized": objects(stylized), "status": statuses, "error": errors}
+                for key, value in self._segment(int(segment), int(start), int(end)).items():
+                    figures[key][i] = value
+                statuses[i] = "converted"
+            except Exception as exc:  # a bad segment (decode, model, encode) fails alone
+                statuses[i], errors[i] = "failed", f"segment frames {start}-{end - 1}: {type(exc).__name__}: {exc}"
+        return {**batch, "status": statuses, "error": errors, **figures}
+
+    def _segment(self, segment: int, start: int, end: int) -> dict[str, float]:
+        job = self.job
+        chunk = max(CHUNK_FRAMES, self.max_batch)
+        decoded: queue.Queue = queue.Queue(CHUNKS_IN_FLIGHT)
+        styled: queue.Queue = queue.Queue(CHUNKS_IN_FLIGHT)
+        stop = threading.Event()
+        meters = {key: FlickerMeter() for key in ("flicker_in", "flicker_raw", "flicker_out")}
+        stabilise = Stabiliser(job.deflicker)
+        with tempfile.TemporaryDirectory() as folder:
+            local = os.path.join(folder, "segment.mp4")
+            writer = H264Writer(local, job.fps, job.crf, job.preset)
+
+            def encode(item: tuple[np.ndarray, np.ndarray]) -> None:
+                frames, stylized = item
+                smoothed = stabilise(frames, stylized)
+                for key, values in zip(meters, (frames, stylized, smoothed)):
+                    meters[key].add(values)
+                writer.write(smoothed)
+
+            decoder = _Worker(lambda: _chunks(job.frames(start, end), chunk), decoded, stop)
+            encoder = _Worker(lambda: _drain(styled, stop), None, stop, consume=encode)
+            try:
+                for frames in _drain(decoded, stop):
+                    out = np.concatenate([self.stylize(frames[k : k + self.max_batch])
+                                          for k in range(0, len(frames), self.max_batch)])
+                    _put(styled, (frames, out), stop)
+                _put(styled, _END, stop)
+                encoder.join()
+            finally:
+                stop.set()
+                decoder.join()
+                encoder.join()
+                writer.close()
+            decoder.raise_error()
+            encoder.raise_error()
+            if writer.count != end - start:
+                raise ValueError(f"encoded {writer.count} of {end - start} frames")
+            put_file(local, f"{job.work}/{SEGMENT_NAME.format(segment)}", job.output_options or {})
+        return {key: meter.value for key, meter in meters.items()}
+
+
+class _Worker:
+    """A thread that either fills `out` from `produce()` (then puts _END) or hands each item of
+    `produce()` to `consume`; its error is kept for the caller, and it stops when `stop` is set."""
+
+    def __init__(self, produce: Callable[[], Iterator[Any]], out: queue.Queue | None, stop: threading.Event,
+                 consume: Callable[[Any], None] | None = None) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(produce, out, stop, consume), daemon=True)
+        self.thread.start()
+
+    def _run(self, produce: Callable[[], Iterator[Any]], out: queue.Queue | None, stop: threading.Event,
+             consume: Callable[[Any], None] | None) -> None:
+        try:
+            for item in produce():
+                if out is not None:
+                    _put(out, item, stop)
+                else:
+                    consume(item)
+        except BaseException as exc:  # handed to the caller, which raises it
+            self.error = exc
+            stop.set()
+        finally:
+            if out is not None and not stop.is_set():
+                _put(out, _END, stop)
+
+    def join(self) -> None:
+        self.thread.join()
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _chunks(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    batch: list[np.ndarray] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield np.stack(batch)
+            batch = []
+    if batch:
+        yield np.stack(batch)
+
+
+def _put(out: queue.Queue, item: Any, stop: threading.Event) -> None:
+    """Put, waiting for room while the segment is still going."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _drain(source: queue.Queue, stop: threading.Event) -> Iterator[Any]:
+    """Items until _END, or until the segment stops."""
+    while not stop.is_set():
+        try:
+            item = source.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if item is _END:
+            return
+        yield item
