@@ -113,14 +113,15 @@ def main() -> None:
                           "--crf", str(args.crf), "--preset", args.preset])
         run = measured([sys.executable, "-m", "jobs.video", str(source), str(Path(work) / "styled.mp4"), *model,
                         "--segment-seconds", str(args.segment_seconds), "--crf", str(args.crf), "--preset", args.preset])
+        steady = steady_fps(run[2])
     label = args.operator or "null model"
     print(json.dumps({"size": args.size, "frames": frames, "transcode_s": plain[0], "run_s": run[0],
-                      "steady_fps": steady_fps(run[2]), "transcode_gib": plain[1], "run_gib": run[1]}))
+                      "steady_fps": steady, "transcode_gib": plain[1], "run_gib": run[1]}))
     print(f"\n{label}, {args.size}, {frames} frames, x264 crf {args.crf} preset {args.preset}, "
           f"segments of {args.segment_seconds:g} s\n")
     print("| mode | frames/s whole run | frames/s steady | vs transcode (whole) | peak RSS GiB |\n|---|---|---|---|---|")
     print(f"| plain PyAV transcode, one process | {frames / plain[0]:.2f} | - | 1.00x | {plain[1]:.2f} |")
-    print(f"| `stylebatch video` ({label}) | {frames / run[0]:.2f} | {steady_fps(run[2]):.2f} | "
+    print(f"| `stylebatch video` ({label}) | {frames / run[0]:.2f} | {steady:.2f} | "
           f"{plain[0] / run[0]:.2f}x | {run[1]:.2f} |")
 
 
