@@ -35,6 +35,7 @@ from pipeline.video.stylize import SegmentActor, SegmentJob
 
 WORK_SUFFIX = ".work"
 PROBE_SECONDS = 120
+SEGMENT_PLAN = "fixed-length"  # in the work area's hash: segments cut by an older plan are never reused
 T = TypeVar("T")
 
 
@@ -101,7 +102,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         info = _probed(cfg.input, probe, plan.input, plan.input_options)
         source = {"frame_pts": info.frame_pts}
     identity = (f"{plan.config_hash}|{cfg.max_side}|{cfg.segment_seconds}|{cfg.crf}|{cfg.preset}|{info.frames}"
-                f"|{info.fps}")
+                f"|{info.fps}|{SEGMENT_PLAN}")
     config_hash = hashlib.sha256(identity.encode()).hexdigest()[:16]
     work = work_area(plan.output, config_hash)
     fs_work, work_root = filesystem(work, plan.output_options)
