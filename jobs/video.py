@@ -12,6 +12,7 @@ from jobs.common import (
     run_command,
     storage_options,
 )
+from pipeline.video.codec_choice import DECODERS, ENCODERS
 from pipeline.video.run import VideoConfig, convert_video
 
 
@@ -22,9 +23,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("output", help="output video (.mp4, .mkv, .mov): local path or fsspec URL")
     add_model_arguments(parser)
     parser.add_argument("--max-side", type=int, default=0, help="shrink frames so the longer side is at most N")
-    parser.add_argument("--segment-seconds", type=float, default=10.0, help="segment length (split at keyframes)")
-    parser.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
-    parser.add_argument("--preset", default="medium", help="x264 preset (ultrafast ... veryslow)")
+    parser.add_argument("--segment-seconds", type=float, default=10.0,
+                        help="segment length (cut anywhere, frame-exact; the unit of parallel work and resume)")
+    parser.add_argument("--crf", type=int, default=18, help="quality, lower is better (x264/x265 crf, NVENC cq)")
+    parser.add_argument("--preset", default="medium", help="x264 preset (ultrafast ... veryslow; NVENC p1 ... p7)")
+    parser.add_argument("--encoder", default="auto", choices=ENCODERS,
+                        help="auto: h264_nvenc on a GPU actor where it opens, else libx264")
+    parser.add_argument("--decoder", default="auto", choices=DECODERS,
+                        help="auto: NVDEC (cuda) on a GPU actor, else the CPU")
     parser.add_argument("--no-resume", dest="resume", action="store_false", help="redo finished segments")
     parser.add_argument("--keep-segments", action="store_true", help="keep segment files after joining")
     parser.add_argument("--deflicker", type=float, default=0.0, metavar="S",
@@ -40,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         input=args.input, output=args.output, model=model_settings(args), pool=pool_settings(args),
         storage_options=storage_options(args), max_side=args.max_side, segment_seconds=args.segment_seconds,
         crf=args.crf, preset=args.preset, resume=args.resume, keep_segments=args.keep_segments,
-        deflicker=args.deflicker, fps=args.fps, wait=args.wait,
+        deflicker=args.deflicker, encoder=args.encoder, decoder=args.decoder, fps=args.fps, wait=args.wait,
     ))
     print(result.line())
     return result.exit_code

@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from conftest import BUCKET
@@ -15,6 +16,7 @@ from operators.errors import ConfigError
 from pipeline.settings import ModelSettings
 from pipeline.video import run as video_run
 from pipeline.video.run import VideoConfig, convert_video
+from pipeline.video.codec_choice import Encoder, choose_decoder, choose_encoder, opens
 from pipeline.video.segments import plan_segments, probe, video_frames
 
 SETTINGS = {"preset": "multistyle26", "style": "3"}
@@ -168,3 +170,30 @@ def test_a_segment_streams_and_is_never_held_whole(ray_cluster, tmp_path: Path) 
     growth_mb = (peaks[-1] - peaks[0]) / 1024
     whole_mb = 960 * 640 * 360 * 3 / 2**20
     assert growth_mb < whole_mb / 4, (growth_mb, whole_mb)
+
+
+def test_codec_choice_and_fallback_on_a_machine_without_nvenc() -> None:
+    assert not opens("h264_nvenc")  # this machine has no NVIDIA GPU: NVENC must not open
+    encoder, why = choose_encoder("auto", has_gpu=True, crf=20, preset="veryfast")
+    assert encoder.name == "libx264" and why == "auto: NVENC does not open on the actor's GPU"
+    assert choose_encoder("auto", has_gpu=False, crf=20, preset="veryfast")[0].options["crf"] == "20"
+    with pytest.raises(RuntimeError, match="--encoder hevc_nvenc does not open"):
+        choose_encoder("hevc_nvenc", has_gpu=True, crf=20, preset="medium")
+    assert Encoder.of("h264_nvenc", 20, "veryfast").options == {"rc": "vbr", "cq": "20", "preset": "p3", "bf": "0"}
+    assert choose_decoder("auto", has_gpu=False) == (None, "auto: the actor has no GPU")
+    with pytest.raises(RuntimeError, match="--decoder cuda needs a GPU"):
+        choose_decoder("cuda", has_gpu=False)
+
+
+@pytest.mark.slow
+def test_the_run_says_which_codecs_it_used_and_encodes_hevc_when_asked(ray_cluster, tmp_path: Path) -> None:
+    source = make_video(tmp_path / "in.mp4", frames=30)
+    auto = convert_video(VideoConfig(str(source), str(tmp_path / "auto.mp4"), ModelSettings("onnx", SETTINGS),
+                                     preset="ultrafast"))
+    assert "decoder cpu (auto: the actor has no GPU), encoder libx264 (auto: the actor has no GPU)" in auto.note
+    hevc = convert_video(VideoConfig(str(source), str(tmp_path / "hevc.mp4"), ModelSettings("onnx", SETTINGS),
+                                     preset="ultrafast", encoder="libx265", segment_seconds=0.5))
+    assert "encoder libx265 (asked for)" in hevc.note
+    with av.open(str(tmp_path / "hevc.mp4")) as container:
+        assert container.streams.video[0].codec_context.name == "hevc"
+    assert describe(tmp_path / "hevc.mp4")["frames"] == 30

@@ -55,6 +55,8 @@ class VideoConfig:
     resume: bool = True
     keep_segments: bool = False
     deflicker: float = 0.0
+    encoder: str = "auto"
+    decoder: str = "auto"
     fps: float | None = None
     wait: bool = False
 
@@ -102,7 +104,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         info = _probed(cfg.input, probe, plan.input, plan.input_options)
         source = {"frame_pts": info.frame_pts}
     identity = (f"{plan.config_hash}|{cfg.max_side}|{cfg.segment_seconds}|{cfg.crf}|{cfg.preset}|{info.frames}"
-                f"|{info.fps}|{SEGMENT_PLAN}")
+                f"|{info.fps}|{SEGMENT_PLAN}|{cfg.encoder}")
     config_hash = hashlib.sha256(identity.encode()).hexdigest()[:16]
     work = work_area(plan.output, config_hash)
     fs_work, work_root = filesystem(work, plan.output_options)
@@ -125,15 +127,17 @@ def convert_video(cfg: VideoConfig) -> RunResult:
                 run_id, config_hash)
         flicker_sums = {"flicker_in": 0.0, "flicker_raw": 0.0, "flicker_out": 0.0}
         converted_frames = 0  # frames stylized by this run (a resumed run skips finished segments)
+        codecs: set[str] = set()  # what the actors chose, said once each in the run's note
         if todo:
             job = SegmentJob(url=plan.input, input_options=plan.input_options, max_side=cfg.max_side, work=work,
                              output_options=plan.output_options, fps=info.fps, crf=cfg.crf, preset=cfg.preset,
-                             deflicker=cfg.deflicker, **source)
+                             deflicker=cfg.deflicker, encoder=cfg.encoder, decoder=cfg.decoder, **source)
             ds = pool.stylize(ray.data.from_items(todo).repartition(target_num_rows_per_block=1),
                               {**plan.model(), "job": job}, actor=SegmentActor, rows_per_call=1)
             recorded: set[int] = set()
             with recording_on_abort(writer, totals, unit="segments"):
                 for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+                    codecs.update(batch["codecs"])
                     lengths = batch["end"] - batch["start"]
                     converted_frames += int(lengths[batch["status"] == "converted"].sum())
                     for key in flicker_sums:
@@ -157,11 +161,11 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         totals.images_per_second = converted_frames / totals.seconds if totals.seconds else 0.0
         manifest, summary = writer.finish(totals)
         output = plan.output if not totals.failed else f"(not joined: {totals.failed} segments failed; rerun to retry them)"
-        note = ""
+        note = "\n".join(sorted(codecs))
         if flicker_sums["flicker_in"]:
             raw = flicker_sums["flicker_raw"] / flicker_sums["flicker_in"]
             out = flicker_sums["flicker_out"] / flicker_sums["flicker_in"]
-            note = (f"flicker (consecutive-frame change, output / input): {out:.2f}"
+            note += ("\n" if note else "") + (f"flicker (consecutive-frame change, output / input): {out:.2f}"
                     + (f" (per-frame stylization {raw:.2f}, {100 * (1 - out / raw):.0f}% less)" if cfg.deflicker else ""))
         return RunResult(totals, output, manifest, summary, unit="frames", note=note)
 

@@ -1,5 +1,5 @@
 """A video's segments: probe the source, plan frame ranges of bounded length, decode a range
-frame-exact (a video seeked to the keyframe before it, or frame-archive members), encode to H.264."""
+frame-exact (a video seeked to the keyframe before it, or frame-archive members), encode."""
 from __future__ import annotations
 
 import re
@@ -9,11 +9,13 @@ from typing import Any, Iterator, Mapping
 
 import av
 import numpy as np
+from av.codec.hwaccel import HWAccel
 from PIL import Image
 
 from pipeline.archives import ArchiveError, ArchiveReader, list_members
 from pipeline.codecs import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from pipeline.storage import filesystem
+from pipeline.video.codec_choice import Encoder
 
 SEGMENT_NAME = "seg-{:06d}.mp4"
 
@@ -96,12 +98,12 @@ def plan_segments(info: VideoInfo, seconds: float) -> list[tuple[int, int]]:
 
 
 def video_frames(url: str, storage_options: Mapping[str, Any], frame_pts: tuple[int, ...], start: int, end: int,
-                 max_side: int) -> Iterator[np.ndarray]:
-    """Frames [start, end) of a video as RGB uint8 arrays, in order, frame-exact: the decoder seeks to
-    the keyframe before `start` and the frames before it are dropped."""
+                 max_side: int, hwaccel: HWAccel | None = None) -> Iterator[np.ndarray]:
+    """Frames [start, end) of a video as RGB uint8 arrays, in order, frame-exact: the decoder (on the
+    device when `hwaccel` says so) seeks to the keyframe before `start`; earlier frames are dropped."""
     wanted = frame_pts[start:end]
     fs, path = filesystem(url, storage_options)
-    with fs.open(path, "rb") as f, av.open(f) as container:
+    with fs.open(path, "rb") as f, av.open(f, hwaccel=hwaccel) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         container.seek(wanted[0], stream=stream, backward=True)
@@ -145,22 +147,22 @@ def _fit(frame: np.ndarray, max_side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize(size, Image.LANCZOS))
 
 
-class H264Writer:
-    """Frames appended chunk by chunk to an H.264 MP4 without B-frames, so segments join cleanly.
-    The file is opened at the first frame (its size is the frames')."""
+class VideoWriter:
+    """Frames appended chunk by chunk to a video file by `encoder` (no B-frames, so segments join
+    cleanly). The file is opened at the first frame (its size is the frames')."""
 
-    def __init__(self, path: str, fps: Fraction, crf: int, preset: str) -> None:
-        self.path, self.fps, self.crf, self.preset = path, fps, crf, preset
+    def __init__(self, path: str, fps: Fraction, encoder: Encoder) -> None:
+        self.path, self.fps, self.encoder = path, fps, encoder
         self.container: av.container.OutputContainer | None = None
         self.count = 0
 
     def write(self, frames: np.ndarray) -> None:
         if self.container is None:
             self.container = av.open(self.path, "w")
-            self.stream = self.container.add_stream("libx264", rate=self.fps)
+            self.stream = self.container.add_stream(self.encoder.name, rate=self.fps)
             self.stream.width, self.stream.height = frames.shape[2], frames.shape[1]
             self.stream.pix_fmt = "yuv420p"
-            self.stream.options = {"crf": str(self.crf), "preset": self.preset, "x264-params": "bframes=0"}
+            self.stream.options = dict(self.encoder.options)
         for array in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
             frame.pts = self.count

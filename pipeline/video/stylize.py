@@ -15,11 +15,14 @@ from fractions import Fraction
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
+import ray
+from av.codec.hwaccel import HWAccel
 
 from pipeline.inference import StylizeActor
 from pipeline.stages import Batch
 from pipeline.storage import put_file
-from pipeline.video.segments import SEGMENT_NAME, H264Writer, archive_frames, video_frames
+from pipeline.video.codec_choice import choose_decoder, choose_encoder
+from pipeline.video.segments import SEGMENT_NAME, VideoWriter, archive_frames, video_frames
 from pipeline.video.temporal import FlickerMeter, Stabiliser
 
 CHUNK_FRAMES = 8
@@ -43,12 +46,14 @@ class SegmentJob:
     crf: int = 18
     preset: str = "medium"
     deflicker: float = 0.0
+    encoder: str = "auto"
+    decoder: str = "auto"
 
-    def frames(self, start: int, end: int) -> Iterator[np.ndarray]:
+    def frames(self, start: int, end: int, hwaccel: HWAccel | None) -> Iterator[np.ndarray]:
         if self.members:
             return archive_frames(self.url, self.input_options, list(self.members), start, end, self.size,
                                   self.max_side)
-        return video_frames(self.url, self.input_options, self.frame_pts, start, end, self.max_side)
+        return video_frames(self.url, self.input_options, self.frame_pts, start, end, self.max_side, hwaccel)
 
 
 class SegmentActor(StylizeActor):
@@ -58,6 +63,11 @@ class SegmentActor(StylizeActor):
     def __init__(self, job: SegmentJob, **model: Any) -> None:
         super().__init__(**model)
         self.job = job
+        has_gpu = bool(ray.get_gpu_ids())
+        self.encoder, encoder_why = choose_encoder(job.encoder, has_gpu, job.crf, job.preset)
+        self.hwaccel, decoder_why = choose_decoder("cpu" if job.members else job.decoder, has_gpu)
+        self.codecs = (f"decoder {'cuda (NVDEC)' if self.hwaccel else 'cpu'} ({decoder_why}), "
+                       f"encoder {self.encoder.name} ({encoder_why})")
 
     def __call__(self, batch: Batch) -> Batch:
         statuses, errors = batch["status"].copy(), batch["error"].copy()
@@ -69,7 +79,8 @@ class SegmentActor(StylizeActor):
                 statuses[i] = "converted"
             except Exception as exc:  # a bad segment (decode, model, encode) fails alone
                 statuses[i], errors[i] = "failed", f"segment frames {start}-{end - 1}: {type(exc).__name__}: {exc}"
-        return {**batch, "status": statuses, "error": errors, **figures}
+        return {**batch, "status": statuses, "error": errors, **figures,
+                "codecs": np.array([self.codecs] * len(statuses), object)}
 
     def _segment(self, segment: int, start: int, end: int) -> dict[str, float]:
         job = self.job
@@ -81,7 +92,7 @@ class SegmentActor(StylizeActor):
         stabilise = Stabiliser(job.deflicker)
         with tempfile.TemporaryDirectory() as folder:
             local = os.path.join(folder, "segment.mp4")
-            writer = H264Writer(local, job.fps, job.crf, job.preset)
+            writer = VideoWriter(local, job.fps, self.encoder)
 
             def encode(item: tuple[np.ndarray, np.ndarray]) -> None:
                 frames, stylized = item
@@ -90,7 +101,7 @@ class SegmentActor(StylizeActor):
                     meters[key].add(values)
                 writer.write(smoothed)
 
-            decoder = _Worker(lambda: _chunks(job.frames(start, end), chunk), decoded, stop)
+            decoder = _Worker(lambda: _chunks(job.frames(start, end, self.hwaccel), chunk), decoded, stop)
             encoder = _Worker(lambda: _drain(styled, stop), None, stop, consume=encode)
             try:
                 for frames in _drain(decoded, stop):

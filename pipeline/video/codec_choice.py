@@ -1,0 +1,73 @@
+"""Which encoder and decoder a segment actor uses: NVENC and NVDEC (CUDA) when the actor holds a
+GPU and they open there, the CPU codecs otherwise; quality settings mapped between the families."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+from av.codec.hwaccel import HWAccel, hwdevices_available
+
+ENCODERS = ("auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc")
+DECODERS = ("auto", "cpu", "cuda")
+NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p4", "fast": "p4",
+                 "medium": "p5", "slow": "p6", "slower": "p7", "veryslow": "p7"}
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """An encoder and its options; x264/x265's crf is NVENC's constant-quality `cq` (same 0-51 scale)."""
+
+    name: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, crf: int, preset: str) -> Encoder:
+        if name.endswith("_nvenc"):  # no B-frames anywhere: segments join by re-timing packets
+            return cls(name, {"rc": "vbr", "cq": str(crf), "preset": NVENC_PRESETS.get(preset, "p5"), "bf": "0"})
+        params = "x265-params" if name == "libx265" else "x264-params"
+        return cls(name, {"crf": str(crf), "preset": preset,
+                          params: "bframes=0" + (":log-level=error" if name == "libx265" else "")})
+
+
+def opens(name: str) -> bool:
+    """Whether encoder `name` opens on this machine (NVENC needs an NVIDIA GPU and its driver)."""
+    try:
+        context = av.CodecContext.create(name, "w")
+        context.width, context.height, context.pix_fmt = 256, 256, "yuv420p"
+        context.time_base = Fraction(1, 24)
+        context.open()
+        return True
+    except (OSError, av.FFmpegError, ValueError):
+        return False
+
+
+def choose_encoder(requested: str, has_gpu: bool, crf: int, preset: str) -> tuple[Encoder, str]:
+    """(the encoder, why it was chosen). `auto`: h264_nvenc on a GPU actor where it opens, else
+    libx264; a named encoder that does not open is an error saying what to use instead."""
+    if requested == "auto":
+        if has_gpu and opens("h264_nvenc"):
+            return Encoder.of("h264_nvenc", crf, preset), "auto: the actor's GPU"
+        return Encoder.of("libx264", crf, preset), ("auto: NVENC does not open on the actor's GPU" if has_gpu
+                                                    else "auto: the actor has no GPU")
+    if requested not in ENCODERS:
+        raise ValueError(f"--encoder {requested}: choose one of {', '.join(ENCODERS)}")
+    if not opens(requested):
+        raise RuntimeError(f"--encoder {requested} does not open on this worker (no NVIDIA GPU or driver?); "
+                           "use --encoder auto or a CPU encoder (libx264, libx265)")
+    return Encoder.of(requested, crf, preset), "asked for"
+
+
+def choose_decoder(requested: str, has_gpu: bool) -> tuple[HWAccel | None, str]:
+    """(PyAV's hardware acceleration for decoding, or None for the CPU decoder; why). `auto` and
+    `cuda` on a GPU actor decode with NVDEC, falling back to the CPU for streams it cannot decode."""
+    if requested not in DECODERS:
+        raise ValueError(f"--decoder {requested}: choose one of {', '.join(DECODERS)}")
+    if requested == "cpu" or (requested == "auto" and not has_gpu):
+        return None, "asked for" if requested == "cpu" else "auto: the actor has no GPU"
+    if not has_gpu or "cuda" not in hwdevices_available():
+        if requested == "cuda":
+            raise RuntimeError("--decoder cuda needs a GPU on the model actor (--gpus-per-actor) and FFmpeg's CUDA "
+                               "support; use --decoder auto or cpu")
+        return None, "auto: no CUDA device type in this FFmpeg"
+    return HWAccel("cuda", allow_software_fallback=True), "auto: the actor's GPU" if requested == "auto" else "asked for"
