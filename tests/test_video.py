@@ -10,13 +10,13 @@ import av
 import numpy as np
 import pytest
 from conftest import BUCKET
-from videos import describe, make_video
+from videos import describe, make_video, moving_pattern
 
 from operators.errors import ConfigError
 from pipeline.settings import ModelSettings
 from pipeline.video import run as video_run
-from pipeline.video.run import VideoConfig, convert_video
 from pipeline.video.codec_choice import Encoder, choose_decoder, choose_encoder, opens
+from pipeline.video.run import VideoConfig, convert_video
 from pipeline.video.segments import plan_segments, probe, video_frames
 
 SETTINGS = {"preset": "multistyle26", "style": "3"}
@@ -197,3 +197,26 @@ def test_the_run_says_which_codecs_it_used_and_encodes_hevc_when_asked(ray_clust
     with av.open(str(tmp_path / "hevc.mp4")) as container:
         assert container.streams.video[0].codec_context.name == "hevc"
     assert describe(tmp_path / "hevc.mp4")["frames"] == 30
+
+
+def awkward_video(path: Path, width: int, height: int, pix_fmt: str, frames: int = 24) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        for t, array in enumerate(moving_pattern(frames, width, height)):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts = t
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize(("width", "height", "pix_fmt"), [(65, 49, "yuv444p"), (64, 48, "yuv420p10le")])
+def test_odd_sizes_and_10_bit_input_convert(ray_cluster, tmp_path: Path, width: int, height: int, pix_fmt: str) -> None:
+    """Odd sides are cropped by one pixel to even; 10-bit (or 4:4:4) frames come out as 8-bit 4:2:0."""
+    source = awkward_video(tmp_path / "in.mkv", width, height, pix_fmt)
+    result = convert_video(VideoConfig(str(source), str(tmp_path / "out.mp4"), ModelSettings("onnx", SETTINGS),
+                                       preset="ultrafast"))
+    assert result.exit_code == 0
+    after = describe(tmp_path / "out.mp4")
+    assert (after["width"], after["height"], after["frames"]) == (width // 2 * 2, height // 2 * 2, 24)

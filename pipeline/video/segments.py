@@ -113,7 +113,7 @@ def video_frames(url: str, storage_options: Mapping[str, Any], frame_pts: tuple[
                 continue  # before the cut (or before a frame the probe saw: never kept twice)
             if frame.pts != wanted[index]:
                 raise ValueError(f"frame {start + index} (pts {wanted[index]}) is missing from the stream")
-            yield _fit(frame.to_ndarray(format="rgb24"), max_side)
+            yield _fit(_even(frame.to_ndarray(format="rgb24")), max_side)  # any pixel format, 10-bit too: 8-bit RGB
             index += 1
             if index == len(wanted):
                 return
@@ -135,6 +135,11 @@ def archive_frames(url: str, storage_options: Mapping[str, Any], members: list[s
             raise ValueError(f"frame {member} is {frame.shape[1]}x{frame.shape[0]}, the first frame "
                              f"{size[0]}x{size[1]}: frames of one video must share a size")
         yield _fit(frame[: size[1], : size[0]], max_side)
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """Odd sides cropped by one pixel: 4:2:0 video, what every output encoder writes, needs even sides."""
+    return frame[: frame.shape[0] // 2 * 2, : frame.shape[1] // 2 * 2]
 
 
 def _fit(frame: np.ndarray, max_side: int) -> np.ndarray:
