@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs import comic, convert, demo, handwriting_data, operators, train, video
+from jobs import comic, convert, demo, handwriting_data, operators, report, status, train, video
 from jobs.common import run_command
 
 COMMANDS = {
@@ -13,6 +13,8 @@ COMMANDS = {
     "video": (video, "stylize a whole video in parallel segments, keeping its sound"),
     "comic": (comic, "turn a video into stylized comic pages (PNG + PDF)"),
     "train": (train, "train a model on Ray Train (fast-nst, handwriting)"),
+    "report": (report, "write the run reports of OUTPUT again from its manifests"),
+    "status": (status, "the runs in OUTPUT on one screen (exit 1 if the last one failed inputs)"),
     "handwriting-data": (handwriting_data, "write paired typed/handwritten line shards for training"),
 }
 

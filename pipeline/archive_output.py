@@ -11,10 +11,9 @@ from typing import Any
 
 from operators.errors import ConfigError
 from pipeline.archives import archive_protocol
+from pipeline.keys import WORK_SUFFIX
 from pipeline.manifest import MANIFEST_DIR
 from pipeline.storage import PARTIAL_SUFFIX, atomic_writer, filesystem
-
-WORK_SUFFIX = ".work"
 
 
 def archive_work_area(output: str) -> str:

@@ -12,10 +12,8 @@ import torch
 from operators.registry import get_operator
 from operators.spec import OperatorSpec
 from operators.tensors import limit_pixels
-from pipeline.settings import PoolSettings
+from pipeline.settings import TASK_CPUS, PoolSettings
 from pipeline.stages import Batch, objects
-
-TASK_CPUS = 0.25  # differs from any actor reservation, so CPU steps never fuse into the model actor
 
 
 class StylizeActor:

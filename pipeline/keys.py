@@ -4,6 +4,8 @@ from __future__ import annotations
 import posixpath
 import unicodedata
 
+WORK_SUFFIX = ".work"  # OUTPUT.work/: where a run whose OUTPUT is one file (a video, an archive) keeps its work
+
 
 class KeyRejected(Exception):
     """The input's name would leave the output prefix or cannot be stored safely."""

@@ -66,6 +66,12 @@ class Holder:
         return False
 
 
+def current_holder(output: str, storage_options: Mapping[str, Any]) -> Holder | None:
+    """Who holds OUTPUT now; None if no run does (no lease, or an expired one)."""
+    holder, _ = Lease(output, storage_options, run_id="")._read()
+    return holder if holder and not holder.expired(time.time()) else None
+
+
 class Lease:
     """`with Lease(output, options, run_id):` holds OUTPUT for the block; `wait` queues behind a holder."""
 

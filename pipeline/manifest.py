@@ -207,15 +207,28 @@ class ListingJournal:
 
 def unrecorded(parts_url: str, storage_options: Mapping[str, Any]) -> pa.Table:
     """Rows of the run's listing whose input has no manifest row in its parts yet."""
+    table, recorded = _listing_and_records(parts_url, storage_options)
+    if not recorded.num_rows:
+        return table
+    return table.filter(pc.invert(pc.is_in(table["input"], value_set=recorded["input"].combine_chunks())))
+
+
+def converted_listing(parts_url: str, storage_options: Mapping[str, Any]) -> pa.Table:
+    """Rows of the run's listing (with their archive `member`) whose input it has converted so far."""
+    table, recorded = _listing_and_records(parts_url, storage_options)
+    done = recorded.filter(pc.equal(recorded["status"], "converted"))["input"].combine_chunks()
+    return table.filter(pc.is_in(table["input"], value_set=done))
+
+
+def _listing_and_records(parts_url: str, storage_options: Mapping[str, Any]) -> tuple[pa.Table, pa.Table]:
+    """The run's listing journal and the (input, status) of its recorded rows, from its parts."""
     fs, parts_dir = filesystem(parts_url, storage_options)
     listed = [_read(fs, p) for p in sorted(fs.glob(f"{parts_dir}/{LISTING_DIR}/*.parquet"))]
-    if not listed:
-        return pa.table({name: pa.array([], pa.string()) for name in LISTING_COLUMNS})
-    recorded = [_read(fs, p, ["input"])["input"] for p in fs.glob(f"{parts_dir}/*.parquet")]
-    table = pa.concat_tables(listed).select(LISTING_COLUMNS)
-    if not recorded:
-        return table
-    return table.filter(pc.invert(pc.is_in(table["input"], value_set=pa.chunked_array(recorded).combine_chunks())))
+    table = (pa.concat_tables(listed).select(LISTING_COLUMNS) if listed
+             else pa.table({name: pa.array([], pa.string()) for name in LISTING_COLUMNS}))
+    recorded = [_read(fs, p, ["input", "status"]) for p in fs.glob(f"{parts_dir}/*.parquet")]
+    return table, (pa.concat_tables(recorded) if recorded
+                   else pa.table({"input": pa.array([], pa.string()), "status": pa.array([], pa.string())}))
 
 
 def failed_rows(listed: pa.Table, reason: str) -> pa.Table:
@@ -241,3 +254,27 @@ def manifest_rows(listed: pa.Table, constants: Mapping[str, str] | None = None) 
 def _read(fs: Any, path: str, columns: list[str] | None = None) -> pa.Table:
     with fs.open(path, "rb") as f:
         return pq.read_table(f, columns=columns)
+
+
+def run_rows(manifest_dir: str, run_id: str, storage_options: Mapping[str, Any]) -> pa.Table:
+    """A run's manifest rows: its joined manifest once it has finished, else the parts it has written so
+    far (a run still going, or one that aborted); unreadable parts are skipped."""
+    fs, root = filesystem(manifest_dir, storage_options)
+    joined = f"{root}/{run_id}.parquet"
+    paths = [joined] if fs.exists(joined) else sorted(fs.glob(f"{root}/{PARTS_DIR}/{run_id}/*.parquet"))
+    tables = []
+    for path in paths:
+        try:
+            tables.append(_read(fs, path).select(SCHEMA.names).cast(SCHEMA))
+        except (OSError, pa.ArrowException, KeyError) as exc:
+            log.warning("skipping unreadable manifest file %s (%s)", to_url(fs, path), exc)
+    return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+
+
+def run_totals(manifest_dir: str, run_id: str, storage_options: Mapping[str, Any]) -> Totals | None:
+    """The totals a finished run wrote (`<run_id>.json`); None while it runs or if it aborted unwritten."""
+    fs, root = filesystem(manifest_dir, storage_options)
+    try:
+        return Totals(**json.loads(fs.cat_file(f"{root}/{run_id}.json")))
+    except (FileNotFoundError, ValueError, TypeError):
+        return None

@@ -8,7 +8,7 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
@@ -22,11 +22,22 @@ from pipeline.archive_output import archive_work_area, pack
 from pipeline.archives import DEFAULT_MAX_MEMBER_BYTES
 from pipeline.cluster import ensure_ray
 from pipeline.codecs import DEFAULT_DECODE_SECONDS, DEFAULT_MAX_PIXELS, FORMATS
-from pipeline.inference import TASK_CPUS, ActorPool
+from pipeline.inference import ActorPool
 from pipeline.lease import Lease
-from pipeline.manifest import ListingJournal, ManifestWriter, Totals, failed_rows, finish_killed_runs, unrecorded
+from pipeline.manifest import (
+    MANIFEST_DIR,
+    ListingJournal,
+    ManifestWriter,
+    Totals,
+    failed_rows,
+    finish_killed_runs,
+    unrecorded,
+)
+from pipeline.report.build import RunReport, reporting
+from pipeline.report.card import RunCard
+from pipeline.report.pictures import image_pairs
 from pipeline.resume import ResumeCheck, fold_into_state, load_done
-from pipeline.settings import ModelSettings, PoolSettings
+from pipeline.settings import TASK_CPUS, ModelSettings, PoolSettings
 from pipeline.stages import encode_and_write, list_inputs, read_and_decode, typical_input_bytes
 from pipeline.storage import filesystem, normalise, options_for
 
@@ -82,6 +93,7 @@ class Plan:
     output_options: dict[str, Any]
     weight_storage_options: dict[str, Any]
     config_hash: str
+    files: dict[str, list[str]] = field(default_factory=dict)  # option -> SHA-256 of each file it names
     rows_per_task: int = DECODE_TASK_ROWS[0]
     max_pixels: int = DEFAULT_MAX_PIXELS
 
@@ -95,6 +107,11 @@ class Plan:
         return {"operator": self.spec.name, "options": self.options, "storage_options": self.weight_storage_options,
                 "max_pixels": self.max_pixels}
 
+    def card(self, kind: str, run_id: str, output: str, manifest_dir: str, settings: dict[str, Any]) -> RunCard:
+        """The run card of a run of this plan (see `pipeline.report`)."""
+        return RunCard(run_id=run_id, kind=kind, input=self.input, output=output, manifest_dir=manifest_dir,
+                       operator=self.spec.name, options=self.options, files=self.files, settings=settings)
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -106,6 +123,7 @@ class RunResult:
     summary: str
     unit: str = "images"
     note: str = ""
+    report: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -119,6 +137,7 @@ class RunResult:
             f"{t.converted} converted, {t.skipped} skipped, {t.failed} failed of {t.inputs} inputs "
             f"in {t.seconds:.1f} s ({t.images_per_second:.2f} {self.unit}/s); "
             f"output: {self.output}  manifest: {self.manifest}  summary: {self.summary}"
+            + (f"  report: {self.report}" if self.report else "")
         ) + (f"\n{self.note}" if self.note else "")
 
 
@@ -144,10 +163,11 @@ def prepare(cfg: ConvertConfig) -> Plan:
     files = spec.files_of(options)
     weight_storage_options = options_for(next((u for urls in files.values() for u in urls), ""), cfg.storage_options)
     spec.check(options, weight_storage_options)
+    digests = {option: [fingerprint(url, weight_storage_options) for url in urls] for option, urls in files.items()}
     identity = {
         "operator": spec.name,
         "options": options,
-        "files": {option: [fingerprint(url, weight_storage_options) for url in urls] for option, urls in files.items()},
+        "files": digests,
         "format": cfg.fmt,
         "quality": cfg.quality,
         "max_side": cfg.max_side,
@@ -156,7 +176,7 @@ def prepare(cfg: ConvertConfig) -> Plan:
     rows_per_task = min(max(DECODE_TASK_BYTES // max(typical_input_bytes(source, input_options), 1),
                             DECODE_TASK_ROWS[0]), DECODE_TASK_ROWS[1])
     return Plan(spec, options, source, output, input_options, options_for(output, cfg.storage_options),
-                weight_storage_options, config_hash, rows_per_task, cfg.max_pixels)
+                weight_storage_options, config_hash, digests, rows_per_task, cfg.max_pixels)
 
 
 @contextlib.contextmanager
@@ -243,15 +263,21 @@ def convert(cfg: ConvertConfig) -> RunResult:
     if cfg.archive:
         plan = replace(plan, output=archive_work_area(plan.output))
     run_id = new_run_id()
-    with Lease(plan.output, plan.output_options, run_id, wait=cfg.wait) as lease:
-        result = _run(plan, cfg, run_id, lease)
+    card = plan.card("convert", run_id, archive, f"{plan.output}/{MANIFEST_DIR}", {
+        "format": cfg.fmt, "quality": cfg.quality, "max_side": cfg.max_side, "max_pixels": cfg.max_pixels,
+        "resume": cfg.resume, "limit": cfg.limit, "archive": cfg.archive, "pool": asdict(cfg.pool),
+        "config_hash": plan.config_hash})
+    with Lease(plan.output, plan.output_options, run_id, wait=cfg.wait) as lease, \
+            reporting(card, plan.output, plan.output_options) as report:
+        result = _run(plan, cfg, run_id, lease, report)
         if cfg.archive:
             members = pack(plan.output, archive, plan.output_options)
             result = replace(result, output=archive, note=f"{members} images in {archive}")
+        card.note = result.note
     return result
 
 
-def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease) -> RunResult:
+def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease, report: RunReport) -> RunResult:
     """The run proper, under the lease: the chain over the listing, then each input whose work was
     lost with its worker alone, then a failed row for each input that killed its worker every time."""
     ensure_ray()
@@ -286,9 +312,11 @@ def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease) -> RunResult
         lease.check()
     totals.seconds = time.perf_counter() - started
     totals.images_per_second = totals.converted / totals.seconds if totals.seconds else 0.0
+    report.pictures(image_pairs, writer.parts_url, plan.input, plan.input_options, plan.output_options,
+                    plan.spec.input_mode, report.url, run_id)  # from the listing journal, before `finish` folds it
     manifest, summary = writer.finish(totals)
     ray.get(ray.remote(fold_into_state).options(num_cpus=TASK_CPUS).remote(plan.output, plan.output_options, [manifest]))
-    return RunResult(totals, plan.output, manifest, summary)
+    return RunResult(totals, plan.output, manifest, summary, report=report.page_url)
 
 
 @ray.remote

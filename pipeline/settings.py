@@ -14,6 +14,7 @@ class ModelSettings:
 
 
 DEFAULT_MAX_RETRIES = 3
+TASK_CPUS = 0.25  # what a CPU task reserves: differs from any actor reservation, so CPU steps never fuse into the model actor
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,8 @@ def test_comic_pages_and_pdf_from_a_video(ray_cluster, tmp_path: Path) -> None:
     assert result.totals.converted == 3 and len(pages) == 1
     assert Path(pdf).read_bytes().startswith(b"%PDF") and Image.open(pages[0]).size == (1654, 2339)
     assert len(list((tmp_path / "comic" / "panels").glob("panel-*.png"))) == 3
+    report = Path(result.report)
+    assert report.parent == tmp_path / "comic" / "_report"
+    page = report.read_text()
+    assert 'href="../page-001.png"' in page and 'href="../comic.pdf"' in page and "comic run" in page
+    assert page.count('alt="after"') == 3

@@ -1,6 +1,7 @@
 """`stylebatch video`: segments in parallel, same frames and duration, sound kept, segment resume."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import replace
@@ -54,6 +55,13 @@ def test_video_converts_with_frames_duration_and_sound(ray_cluster, tmp_path: Pa
     assert abs(after["duration"] - before["duration"]) <= 1 / 24
     assert (after["width"], after["height"]) == (64, 48) and after["audio"] == 1
     assert abs(after["container_duration"] - before["container_duration"]) <= 0.1
+    report = Path(result.report)  # the report: segment timeline, frame pairs, flicker
+    assert report.parent == tmp_path / "out" / "movie-styled.mp4.work" / "_report"
+    page = report.read_text()
+    assert page.count("<rect") >= 3 and "frames 0-23" in page and "flicker" in page
+    card = json.loads(report.with_suffix(".json").read_text())
+    assert card["kind"] == "video" and len(card["pictures"]) == 4
+    assert all((report.parent / p["after"]).exists() for p in card["pictures"])
 
 
 @pytest.mark.slow

@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from operators.errors import ConfigError
 from pipeline.codecs import encode_image
 from pipeline.comic.pages import layout_pages
 from pipeline.comic.shots import keyframes
+from pipeline.report.build import RunReport
+from pipeline.report.card import REPORT_DIR, load_cards
+from pipeline.report.pictures import Pair, save_pairs
 from pipeline.run import ConvertConfig, RunResult, convert
 from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.storage import filesystem, normalise, options_for, to_url, write_bytes
@@ -34,6 +39,7 @@ class ComicConfig:
 
 def make_comic(cfg: ComicConfig) -> tuple[RunResult, list[str], str]:
     """Returns the stylization run's result, the page URLs and the PDF's URL."""
+    started = time.time()
     source, output = normalise(cfg.input), normalise(cfg.output)
     source_options, output_options = options_for(source, cfg.storage_options), options_for(output, cfg.storage_options)
     try:
@@ -61,4 +67,21 @@ def make_comic(cfg: ComicConfig) -> tuple[RunResult, list[str], str]:
     buffer = io.BytesIO()
     pages[0].save(buffer, format="PDF", save_all=True, append_images=pages[1:], resolution=200)
     write_bytes(f"{output}/comic.pdf", buffer.getvalue(), output_options)
+    pairs = [(name, panel.frame, np.asarray(picture)) for name, (panel, picture) in zip(names, pictures)]
+    result = replace(result, report=_report(cfg, output, output_options, result, started, len(pages), pairs))
     return result, page_urls, to_url(fs, f"{root}/comic.pdf")
+
+
+def _report(cfg: ComicConfig, output: str, output_options: dict[str, Any], result: RunResult, started: float,
+            pages: int, pairs: list[Pair]) -> str | None:
+    """The comic's report in OUTPUT/_report: the panels' run (its rows, options and files) with the
+    keyframe/panel pairs and links to the pages; returns the page's URL."""
+    panels_run = {card.run_id: card for card in load_cards(f"{output}/panels/{REPORT_DIR}", output_options)}
+    card = replace(panels_run[result.totals.run_id], kind="comic", input=normalise(cfg.input), output=output,
+                   started_at=started, pages=[f"../page-{n:03d}.png" for n in range(1, pages + 1)] + ["../comic.pdf"])
+    card.settings = {**card.settings, "threshold": cfg.threshold, "panel_seconds": cfg.panel_seconds,
+                     "columns": cfg.columns, "rows": cfg.rows}
+    report = RunReport(card, f"{output}/{REPORT_DIR}", output_options)
+    card.pictures = save_pairs(pairs, report.url, card.run_id, output_options)
+    report.write(card.state)
+    return report.page_url

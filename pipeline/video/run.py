@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, TypeVar
 
 import av
@@ -14,9 +14,12 @@ from ray.exceptions import GetTimeoutError, RayError
 from operators.errors import ConfigError
 from pipeline.archives import ArchiveError, archive_protocol
 from pipeline.cluster import ensure_ray
-from pipeline.inference import TASK_CPUS, ActorPool
+from pipeline.inference import ActorPool
+from pipeline.keys import WORK_SUFFIX
 from pipeline.lease import Lease
-from pipeline.manifest import ManifestWriter, Totals
+from pipeline.manifest import MANIFEST_DIR, ManifestWriter, Totals
+from pipeline.report.build import reporting
+from pipeline.report.pictures import frame_pairs
 from pipeline.run import (
     ConvertConfig,
     Plan,
@@ -27,13 +30,12 @@ from pipeline.run import (
     recording_on_abort,
     tolerate_lost_blocks,
 )
-from pipeline.settings import ModelSettings, PoolSettings
+from pipeline.settings import TASK_CPUS, ModelSettings, PoolSettings
 from pipeline.storage import filesystem, to_url
 from pipeline.video.join import join_segments
 from pipeline.video.segments import SEGMENT_NAME, VideoInfo, plan_segments, probe, probe_frames
 from pipeline.video.stylize import SegmentActor, SegmentJob
 
-WORK_SUFFIX = ".work"
 PROBE_SECONDS = 120
 SEGMENT_PLAN = "fixed-length"  # in the work area's hash: segments cut by an older plan are never reused
 T = TypeVar("T")
@@ -110,7 +112,13 @@ def convert_video(cfg: VideoConfig) -> RunResult:
     fs_work, work_root = filesystem(work, plan.output_options)
     segments = plan_segments(info, cfg.segment_seconds)
     run_id = new_run_id()
-    with Lease(f"{plan.output}{WORK_SUFFIX}", plan.output_options, run_id, wait=cfg.wait) as lease:
+    card = plan.card("video", run_id, plan.output, f"{work}/{MANIFEST_DIR}", {
+        "segment_seconds": cfg.segment_seconds, "segments": len(segments), "frames": info.frames, "fps": str(info.fps),
+        "size": f"{info.width}x{info.height}", "max_side": cfg.max_side, "crf": cfg.crf, "preset": cfg.preset,
+        "encoder": cfg.encoder, "decoder": cfg.decoder, "deflicker": cfg.deflicker, "pool": asdict(cfg.pool),
+        "config_hash": config_hash})
+    with Lease(f"{plan.output}{WORK_SUFFIX}", plan.output_options, run_id, wait=cfg.wait) as lease, \
+            reporting(card, f"{plan.output}{WORK_SUFFIX}", plan.output_options) as report:
         done = set(fs_work.glob(f"{work_root}/seg-*.mp4")) if cfg.resume else set()
         names = [f"{work_root}/{SEGMENT_NAME.format(i)}" for i in range(len(segments))]
         todo = [{"segment": i, "start": a, "end": b, "status": "pending", "error": ""}
@@ -143,7 +151,8 @@ def convert_video(cfg: VideoConfig) -> RunResult:
                     for key in flicker_sums:
                         flicker_sums[key] += float((batch[key] * lengths).sum())
                     _record(writer, totals, [int(s) for s in batch["segment"]], list(batch["status"]),
-                            list(batch["error"]), segments, names, plan, info, run_id, config_hash)
+                            list(batch["error"]), segments, names, plan, info, run_id, config_hash,
+                            [float(s) for s in batch["seconds"]])
                     recorded.update(int(s) for s in batch["segment"])
                 lease.check()
             lost = [row["segment"] for row in todo if row["segment"] not in recorded]
@@ -157,6 +166,9 @@ def convert_video(cfg: VideoConfig) -> RunResult:
                           plan.input_options, plan.output_options)
             if not cfg.keep_segments:
                 fs_work.rm([n for n in names if fs_work.exists(n)])
+            if not frame_archive:
+                report.pictures(frame_pairs, plan.input, plan.input_options, plan.output, plan.output_options,
+                                report.url, run_id)
         totals.seconds = time.perf_counter() - started
         totals.images_per_second = converted_frames / totals.seconds if totals.seconds else 0.0
         manifest, summary = writer.finish(totals)
@@ -167,13 +179,15 @@ def convert_video(cfg: VideoConfig) -> RunResult:
             out = flicker_sums["flicker_out"] / flicker_sums["flicker_in"]
             note += ("\n" if note else "") + (f"flicker (consecutive-frame change, output / input): {out:.2f}"
                     + (f" (per-frame stylization {raw:.2f}, {100 * (1 - out / raw):.0f}% less)" if cfg.deflicker else ""))
-        return RunResult(totals, output, manifest, summary, unit="frames", note=note)
+        card.note = note
+        return RunResult(totals, output, manifest, summary, unit="frames", note=note, report=report.page_url)
 
 
 def _record(writer: ManifestWriter, totals: Totals, indices: list[int], statuses: list[str], errors: list[str],
             segments: list[tuple[int, int]], names: list[str], plan: Plan, info: VideoInfo, run_id: str,
-            config_hash: str) -> None:
-    """Manifest rows for segments: input is VIDEO#frames=a-b, output the segment file."""
+            config_hash: str, seconds: list[float] | None = None) -> None:
+    """Manifest rows for segments: input is VIDEO#frames=a-b, output the segment file, seconds the time
+    its actor spent on it."""
     if not indices:
         return
     fs_work = filesystem(names[0], plan.output_options)[0]
@@ -184,7 +198,7 @@ def _record(writer: ManifestWriter, totals: Totals, indices: list[int], statuses
         "status": statuses, "error": errors,
         "operator": [plan.spec.name] * len(indices), "config_hash": [config_hash] * len(indices),
         "width": [info.width] * len(indices), "height": [info.height] * len(indices),
-        "seconds": [0.0] * len(indices),
+        "seconds": seconds or [0.0] * len(indices),
         "finished_at": pa.array([time.time_ns() // 1_000_000] * len(indices), pa.timestamp("ms", tz="UTC")),
         "run_id": [run_id] * len(indices),
     }))

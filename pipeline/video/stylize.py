@@ -10,6 +10,7 @@ import os
 import queue
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Iterator, Mapping
@@ -71,14 +72,16 @@ class SegmentActor(StylizeActor):
 
     def __call__(self, batch: Batch) -> Batch:
         statuses, errors = batch["status"].copy(), batch["error"].copy()
-        figures = {key: np.zeros(len(statuses)) for key in ("flicker_in", "flicker_raw", "flicker_out")}
+        figures = {key: np.zeros(len(statuses)) for key in ("flicker_in", "flicker_raw", "flicker_out", "seconds")}
         for i, (segment, start, end) in enumerate(zip(batch["segment"], batch["start"], batch["end"])):
+            began = time.perf_counter()
             try:
                 for key, value in self._segment(int(segment), int(start), int(end)).items():
                     figures[key][i] = value
                 statuses[i] = "converted"
             except Exception as exc:  # a bad segment (decode, model, encode) fails alone
-                statuses[i], errors[i] = "failed", f"segment frames {start}-{end - 1}: {type(exc).__name__}: {exc}"
+                statuses[i], errors[i] = "failed", f"{type(exc).__name__}: {exc}"  # the row's input names its frames
+            figures["seconds"][i] = time.perf_counter() - began
         return {**batch, "status": statuses, "error": errors, **figures,
                 "codecs": np.array([self.codecs] * len(statuses), object)}
 

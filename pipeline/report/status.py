@@ -1,0 +1,70 @@
+"""`stylebatch status OUTPUT`: one screen from the run cards and manifests, for people and cron mail."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from pipeline.lease import current_holder
+from pipeline.manifest import run_rows, run_totals
+from pipeline.report.build import INDEX, cards_from_manifests, report_folder
+from pipeline.report.card import RunCard, load_cards
+from pipeline.report.page import Counts, failures_by_reason
+
+REASONS_SHOWN = 10
+
+
+@dataclass
+class Status:
+    """What `status` prints, and whether the last run went well (exit status 0) or not (1)."""
+
+    lines: list[str]
+    healthy: bool
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
+def _counts(card: RunCard, storage_options: Mapping[str, Any]) -> tuple[Counts, float | None]:
+    totals = run_totals(card.manifest_dir, card.run_id, storage_options)
+    if totals:
+        return Counts(totals.inputs, totals.converted, totals.skipped, totals.failed), totals.images_per_second
+    return Counts.of(run_rows(card.manifest_dir, card.run_id, storage_options)), None
+
+
+def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
+    """Runs, the last run's counts, time and throughput, its failures by reason, all runs' counts,
+    and whether a run holds OUTPUT now."""
+    report_url = report_folder(output, storage_options)
+    cards = sorted(load_cards(report_url, storage_options) + cards_from_manifests(output, report_url, storage_options),
+                   key=lambda card: card.started_at)
+    home = report_url.rsplit("/", 1)[0]
+    holder = current_holder(home, storage_options)
+    held = (f"held now by {holder.describe()}; its lease ends in {max(0, int(holder.expires_at - time.time()))} s "
+            "unless renewed") if holder else "no run holds it now"
+    if not cards:
+        return Status([f"{output}: no runs yet ({held})"], healthy=True)
+    last = cards[-1]
+    counts, rate = _counts(last, storage_options)
+    unit = "frames" if last.kind == "video" else "images"
+    took = f" in {(last.ended_at - last.started_at):.1f} s" if last.ended_at else ""
+    lines = [f"{output}: {len(cards)} runs; {held}",
+             f"last run {last.run_id} ({last.kind}, {last.operator}, {last.state}), started {_when(last.started_at)}{took}:",
+             f"  {counts.converted} converted, {counts.skipped} skipped, {counts.failed} failed of {counts.inputs}"
+             + (f"; {rate:.2f} {unit}/s" if rate is not None else "")]
+    if last.reason:
+        lines.append(f"  stopped: {last.reason}")
+    groups = failures_by_reason(run_rows(last.manifest_dir, last.run_id, storage_options)) if counts.failed else []
+    if groups:
+        lines.append("  failures by reason:")
+        for reason, names in groups[:REASONS_SHOWN]:
+            lines.append(f"  {len(names):>7}  {reason}  (e.g. {names[0]})")
+        if len(groups) > REASONS_SHOWN:
+            lines.append(f"  ... and {len(groups) - REASONS_SHOWN} more reasons (see the report)")
+    every = [_counts(card, storage_options)[0] for card in cards]
+    lines.append(f"all runs: {sum(c.converted for c in every)} converted, {sum(c.skipped for c in every)} skipped, "
+                 f"{sum(c.failed for c in every)} failed")
+    lines.append(f"report: {report_url}/{INDEX}")
+    running = last.state == "running" and holder is not None and holder.run_id == last.run_id
+    return Status(lines, healthy=not counts.failed and (last.state == "completed" or running))
