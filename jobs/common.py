@@ -21,6 +21,13 @@ def add_storage_argument(parser: argparse.ArgumentParser) -> None:
                         metavar="KEY=VALUE", help="fsspec storage option, e.g. endpoint_url=http://host:9000")
 
 
+def add_output_argument(parser: argparse.ArgumentParser) -> None:
+    """OUTPUT of earlier runs and --storage-option: what `report` and `status` read."""
+    parser.add_argument("output", help="the OUTPUT of earlier runs (a prefix, or a video or archive file): "
+                                       "local path or fsspec URL")
+    add_storage_argument(parser)
+
+
 def add_wait_argument(parser: argparse.ArgumentParser) -> None:
     """--wait: queue behind a run that holds OUTPUT instead of exiting with status 2."""
     parser.add_argument("--wait", action="store_true",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import add_storage_argument, module_main, run_command, storage_options
+from jobs.common import add_output_argument, module_main, run_command, storage_options
 from pipeline.report.build import rebuild
 from pipeline.storage import normalise
 
@@ -11,8 +11,7 @@ from pipeline.storage import normalise
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """OUTPUT (a convert or comic prefix, or a video or archive file) and storage options."""
     parser = parser or argparse.ArgumentParser(prog="stylebatch report", description=__doc__)
-    parser.add_argument("output", help="the OUTPUT of earlier runs: local path or fsspec URL")
-    add_storage_argument(parser)
+    add_output_argument(parser)
     return parser
 
 

@@ -13,6 +13,7 @@ from operators.errors import ConfigError
 from pipeline.archives import archive_protocol
 from pipeline.keys import WORK_SUFFIX
 from pipeline.manifest import MANIFEST_DIR
+from pipeline.report.card import REPORT_DIR
 from pipeline.storage import PARTIAL_SUFFIX, atomic_writer, filesystem
 
 
@@ -24,12 +25,13 @@ def archive_work_area(output: str) -> str:
 
 
 def pack(work: str, output: str, storage_options: Mapping[str, Any]) -> int:
-    """Write every image under `work` (manifests left out) into the archive `output`; returns the member count.
+    """Write every image under `work` (manifests and reports left out) into the archive `output`; returns the member count.
 
     The archive appears whole or not at all (see `storage.atomic_writer`).
     """
     fs, root = filesystem(work, storage_options)
-    files = sorted(p for p in fs.find(root) if not p[len(root) + 1 :].startswith(MANIFEST_DIR + "/")
+    records = (MANIFEST_DIR + "/", REPORT_DIR + "/")  # the run's own records stay in the work area
+    files = sorted(p for p in fs.find(root) if not p[len(root) + 1 :].startswith(records)
                    and not p.endswith(PARTIAL_SUFFIX))
     out_fs, out_path = filesystem(output, storage_options)
     with atomic_writer(out_fs, out_path) as sink:
