@@ -41,8 +41,13 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], 
     env.update(HOME=str(home), RAY_AUTH_MODE="token")
     subprocess.run(["ray", "get-auth-token", "--generate"], env=env, check=True, capture_output=True, timeout=60)
     dashboard = _free_port()
+    # every port of its own: the test session's local Ray holds the default agent ports, and a head
+    # whose job agent cannot bind them never takes a job
+    ports = [f"--{name}={_free_port()}" for name in (
+        "port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
+        "runtime-env-agent-port", "ray-client-server-port", "node-manager-port", "object-manager-port")]
     try:
-        subprocess.run(["ray", "start", "--head", f"--port={_free_port()}", f"--dashboard-port={dashboard}",
+        subprocess.run(["ray", "start", "--head", *ports, f"--dashboard-port={dashboard}",
                         "--dashboard-host=127.0.0.1", "--include-dashboard=true", "--num-cpus=2",
                         "--disable-usage-stats", f"--temp-dir={home / 'ray'}"],
                        env=env, check=True, capture_output=True, timeout=180)

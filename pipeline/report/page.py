@@ -46,7 +46,8 @@ class Counts:
         return cls(rows.num_rows, counts["converted"], counts["skipped"], counts["failed"])
 
 
-def _when(seconds: float | None) -> str:
+def when(seconds: float | None) -> str:
+    """A time as people read it (UTC)."""
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds)) if seconds else "-"
 
 
@@ -131,7 +132,7 @@ def run_page(card: RunCard, rows: pa.Table, rate: float | None) -> str:
     summary = [
         ("input", f"<code>{html.escape(card.input)}</code>"),
         ("output", f"<code>{html.escape(card.output)}</code>"),
-        ("started", _when(card.started_at)), ("ended", _when(card.ended_at)), ("took", f"{duration:.1f} s"),
+        ("started", when(card.started_at)), ("ended", when(card.ended_at)), ("took", f"{duration:.1f} s"),
         ("inputs" if card.kind != "video" else "segments", counts.inputs),
         ("converted", counts.converted), ("skipped", counts.skipped), ("failed", counts.failed),
     ]
@@ -168,7 +169,7 @@ def index_page(runs: list[tuple[RunCard, Counts]]) -> str:
     """Every run in this report folder, newest first."""
     rows = "".join(
         f'<tr><td><a href="{html.escape(card.run_id)}.html">{html.escape(card.run_id)}</a></td><td>{card.kind}</td>'
-        f'<td><span class="state {card.state}">{card.state}</span></td><td>{_when(card.started_at)}</td>'
+        f'<td><span class="state {card.state}">{card.state}</span></td><td>{when(card.started_at)}</td>'
         f"<td>{c.inputs}</td><td>{c.converted}</td><td>{c.skipped}</td><td>{c.failed}</td></tr>"
         for card, c in reversed(runs))
     return _page("stylebatch runs", "<h1>stylebatch runs</h1><table><tr><th>run</th><th>kind</th><th>state</th>"

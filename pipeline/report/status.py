@@ -9,7 +9,7 @@ from pipeline.lease import current_holder
 from pipeline.manifest import run_rows, run_totals
 from pipeline.report.build import INDEX, cards_from_manifests, report_folder
 from pipeline.report.card import RunCard, load_cards
-from pipeline.report.page import Counts, failures_by_reason
+from pipeline.report.page import Counts, failures_by_reason, when
 
 REASONS_SHOWN = 10
 
@@ -20,10 +20,6 @@ class Status:
 
     lines: list[str]
     healthy: bool
-
-
-def _when(seconds: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
 def _counts(card: RunCard, storage_options: Mapping[str, Any]) -> tuple[Counts, float | None]:
@@ -50,7 +46,7 @@ def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
     unit = "frames" if last.kind == "video" else "images"
     took = f" in {(last.ended_at - last.started_at):.1f} s" if last.ended_at else ""
     lines = [f"{output}: {len(cards)} runs; {held}",
-             f"last run {last.run_id} ({last.kind}, {last.operator}, {last.state}), started {_when(last.started_at)}{took}:",
+             f"last run {last.run_id} ({last.kind}, {last.operator}, {last.state}), started {when(last.started_at)}{took}:",
              f"  {counts.converted} converted, {counts.skipped} skipped, {counts.failed} failed of {counts.inputs}"
              + (f"; {rate:.2f} {unit}/s" if rate is not None else "")]
     if last.reason:
