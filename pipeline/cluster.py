@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import os
+from typing import Any, Callable, TypeVar
 
 import ray
+from ray.exceptions import GetTimeoutError
+
+from pipeline.settings import TASK_CPUS
+
+T = TypeVar("T")
 
 
 def ensure_ray(dashboard: bool = False) -> None:
@@ -21,3 +27,16 @@ def ensure_ray(dashboard: bool = False) -> None:
         ray.init(address=address, logging_level="WARNING")
     else:
         ray.init(address="local", include_dashboard=dashboard, logging_level="WARNING")
+
+
+def run_bounded(fn: Callable[..., T], *args: Any, seconds: float) -> T:
+    """`fn(*args)` in a Ray task, never in the caller's process, and never retried: for work on untrusted
+    input, where a crashing parser must take only its worker. After `seconds` the task is cancelled and
+    GetTimeoutError raised; its own errors (or RayError if its worker died) reach the caller."""
+    ensure_ray()
+    ref = ray.remote(fn).options(num_cpus=TASK_CPUS, max_retries=0).remote(*args)
+    try:
+        return ray.get(ref, timeout=seconds)
+    except GetTimeoutError:
+        ray.cancel(ref, force=True)
+        raise

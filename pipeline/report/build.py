@@ -39,14 +39,18 @@ def write_page(report_url: str, card: RunCard, storage_options: Mapping[str, Any
     return url
 
 
+def run_counts(card: RunCard, storage_options: Mapping[str, Any]) -> tuple[Counts, float | None]:
+    """A run's counts and its images (frames)/s from the totals it wrote; while it runs, or if it
+    aborted without totals, the counts of the rows it recorded and no rate."""
+    totals = run_totals(card.manifest_dir, card.run_id, storage_options)
+    if totals:
+        return Counts(totals.inputs, totals.converted, totals.skipped, totals.failed), totals.images_per_second
+    return Counts.of(run_rows(card.manifest_dir, card.run_id, storage_options)), None
+
+
 def write_index(report_url: str, storage_options: Mapping[str, Any]) -> str:
     """Write REPORT/index.html listing every run with a card; returns its URL."""
-    runs = []
-    for card in load_cards(report_url, storage_options):
-        totals = run_totals(card.manifest_dir, card.run_id, storage_options)
-        counts = (Counts(totals.inputs, totals.converted, totals.skipped, totals.failed) if totals
-                  else Counts.of(run_rows(card.manifest_dir, card.run_id, storage_options)))
-        runs.append((card, counts))
+    runs = [(card, run_counts(card, storage_options)[0]) for card in load_cards(report_url, storage_options)]
     url = f"{report_url}/{INDEX}"
     write_bytes(url, index_page(runs).encode(), storage_options)
     return url
@@ -56,13 +60,13 @@ def cards_from_manifests(output: str, report_url: str, storage_options: Mapping[
     """Cards for the finished runs in OUTPUT's manifests that have none (runs of a release without
     reports): what the manifest knows (operator, config hash, times, counts); no options or pictures."""
     fs, report_root = filesystem(report_url, storage_options)
-    manifest_dirs = [f"{output}/{MANIFEST_DIR}"]
-    if report_url.startswith(f"{output}{WORK_SUFFIX}"):  # a video: one manifest folder per configuration
+    manifest_dirs = [(f"{output}/{MANIFEST_DIR}", "convert")]
+    if report_url.startswith(f"{output}{WORK_SUFFIX}"):  # a video (one manifest folder per configuration) or an archive
         work_fs, work_root = filesystem(f"{output}{WORK_SUFFIX}", storage_options)
-        manifest_dirs = [to_url(work_fs, p) for p in work_fs.glob(f"{work_root}/*/{MANIFEST_DIR}")]
-        manifest_dirs.append(f"{output}{WORK_SUFFIX}/{MANIFEST_DIR}")
+        manifest_dirs = [(to_url(work_fs, p), "video") for p in work_fs.glob(f"{work_root}/*/{MANIFEST_DIR}")]
+        manifest_dirs.append((f"{output}{WORK_SUFFIX}/{MANIFEST_DIR}", "convert"))
     cards = []
-    for folder in manifest_dirs:
+    for folder, kind in manifest_dirs:
         mfs, root = filesystem(folder, storage_options)
         for path in sorted(mfs.glob(f"{root}/*.json")):
             run_id = path.rsplit("/", 1)[-1][: -len(".json")]
@@ -75,19 +79,13 @@ def cards_from_manifests(output: str, report_url: str, storage_options: Mapping[
                 started = float(calendar.timegm(time.strptime(run_id.split("-")[0], "%Y%m%dT%H%M%SZ")))
             except ValueError:
                 continue  # not a run's summary
-            card = RunCard(run_id=run_id, kind="video" if "#frames=" in _first_input(folder, run_id, storage_options)
-                           else "convert", input="(not recorded)", output=output, manifest_dir=folder,
+            card = RunCard(run_id=run_id, kind=kind, input="(not recorded)", output=output, manifest_dir=folder,
                            operator=totals.operator, options={}, files={}, settings={"config_hash": totals.config_hash},
                            versions={}, started_at=started)
             card.end("aborted" if totals.aborted else "completed")
             card.ended_at = started + totals.seconds
             cards.append(card)
     return cards
-
-
-def _first_input(manifest_dir: str, run_id: str, storage_options: Mapping[str, Any]) -> str:
-    rows = run_rows(manifest_dir, run_id, storage_options)
-    return rows["input"][0].as_py() if rows.num_rows else ""
 
 
 def rebuild(output: str, storage_options: Mapping[str, Any]) -> tuple[str, int]:
@@ -124,7 +122,7 @@ class RunReport:
     def write(self, state: str, reason: str = "") -> str | None:
         """Save the ended card, its page and the index; the page's URL (None, and a warning, if the
         store refused: a report never fails a run)."""
-        self.card.end(state, reason, self.card.note)
+        self.card.end(state, reason)
         try:
             self.card.save(self.url, self.storage_options)
             page = write_page(self.url, self.card, self.storage_options)

@@ -59,9 +59,9 @@ class RunCard:
         with atomic_writer(fs, f"{root}/{self.run_id}{CARD_SUFFIX}") as f:
             f.write(json.dumps(asdict(self), indent=2, default=str).encode())
 
-    def end(self, state: str, reason: str = "", note: str = "") -> None:
+    def end(self, state: str, reason: str = "") -> None:
         """Mark how the run ended."""
-        self.ended_at, self.state, self.reason, self.note = time.time(), state, reason, note
+        self.ended_at, self.state, self.reason = time.time(), state, reason
 
 
 def load_cards(report_url: str, storage_options: Mapping[str, Any]) -> list[RunCard]:

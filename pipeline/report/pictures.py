@@ -10,12 +10,11 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import av
 import numpy as np
-import ray
 from PIL import Image
 
+from pipeline.cluster import run_bounded
 from pipeline.codecs import DEFAULT_MAX_PIXELS, decode_image, encode_image
 from pipeline.manifest import converted_listing
-from pipeline.settings import TASK_CPUS
 from pipeline.stages import read_and_decode
 from pipeline.storage import filesystem, key_of, write_bytes
 
@@ -122,10 +121,8 @@ def _frames_at(url: str, options: Mapping[str, Any], times: list[float]) -> list
 
 def in_task(make: Callable[..., list[T]], *args: Any) -> list[T]:
     """`make(*args)` in a Ray task with a time limit; an empty list (and a warning) if it fails."""
-    ref = ray.remote(make).options(num_cpus=TASK_CPUS, max_retries=0).remote(*args)
     try:
-        return ray.get(ref, timeout=PICTURE_SECONDS)
+        return run_bounded(make, *args, seconds=PICTURE_SECONDS)
     except Exception as exc:  # the gallery is a convenience: never a reason for a run to fail
-        ray.cancel(ref, force=True)
         log.warning("the report has no pictures: %s", exc)
         return []

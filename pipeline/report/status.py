@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from pipeline.lease import current_holder
-from pipeline.manifest import run_rows, run_totals
-from pipeline.report.build import INDEX, cards_from_manifests, report_folder
-from pipeline.report.card import RunCard, load_cards
-from pipeline.report.page import Counts, failures_by_reason, when
+from pipeline.manifest import run_rows
+from pipeline.report.build import INDEX, cards_from_manifests, report_folder, run_counts
+from pipeline.report.card import load_cards
+from pipeline.report.page import failures_by_reason, when
 
 REASONS_SHOWN = 10
 
@@ -20,13 +20,6 @@ class Status:
 
     lines: list[str]
     healthy: bool
-
-
-def _counts(card: RunCard, storage_options: Mapping[str, Any]) -> tuple[Counts, float | None]:
-    totals = run_totals(card.manifest_dir, card.run_id, storage_options)
-    if totals:
-        return Counts(totals.inputs, totals.converted, totals.skipped, totals.failed), totals.images_per_second
-    return Counts.of(run_rows(card.manifest_dir, card.run_id, storage_options)), None
 
 
 def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
@@ -42,7 +35,7 @@ def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
     if not cards:
         return Status([f"{output}: no runs yet ({held})"], healthy=True)
     last = cards[-1]
-    counts, rate = _counts(last, storage_options)
+    counts, rate = run_counts(last, storage_options)
     unit = "frames" if last.kind == "video" else "images"
     took = f" in {(last.ended_at - last.started_at):.1f} s" if last.ended_at else ""
     lines = [f"{output}: {len(cards)} runs; {held}",
@@ -58,7 +51,7 @@ def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
             lines.append(f"  {len(names):>7}  {reason}  (e.g. {names[0]})")
         if len(groups) > REASONS_SHOWN:
             lines.append(f"  ... and {len(groups) - REASONS_SHOWN} more reasons (see the report)")
-    every = [_counts(card, storage_options)[0] for card in cards]
+    every = [run_counts(card, storage_options)[0] for card in cards]
     lines.append(f"all runs: {sum(c.converted for c in every)} converted, {sum(c.skipped for c in every)} skipped, "
                  f"{sum(c.failed for c in every)} failed")
     lines.append(f"report: {report_url}/{INDEX}")

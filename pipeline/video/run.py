@@ -13,7 +13,7 @@ from ray.exceptions import GetTimeoutError, RayError
 
 from operators.errors import ConfigError
 from pipeline.archives import ArchiveError, archive_protocol
-from pipeline.cluster import ensure_ray
+from pipeline.cluster import ensure_ray, run_bounded
 from pipeline.inference import ActorPool
 from pipeline.keys import WORK_SUFFIX
 from pipeline.lease import Lease
@@ -30,7 +30,7 @@ from pipeline.run import (
     recording_on_abort,
     tolerate_lost_blocks,
 )
-from pipeline.settings import TASK_CPUS, ModelSettings, PoolSettings
+from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.storage import filesystem, to_url
 from pipeline.video.join import join_segments
 from pipeline.video.segments import SEGMENT_NAME, VideoInfo, plan_segments, probe, probe_frames
@@ -72,12 +72,9 @@ def _probed(name: str, probe_fn: Callable[..., T], *args: Any) -> T:
     """Run a probe of the (untrusted) input in a task, never in the driver: a parser that crashes
     takes only its worker, one that stalls is stopped after PROBE_SECONDS. Every way it fails is
     one ConfigError (status 2) before any work."""
-    ensure_ray()
-    ref = ray.remote(probe_fn).options(num_cpus=TASK_CPUS, max_retries=0).remote(*args)
     try:
-        return ray.get(ref, timeout=PROBE_SECONDS)
+        return run_bounded(probe_fn, *args, seconds=PROBE_SECONDS)
     except GetTimeoutError:
-        ray.cancel(ref, force=True)
         raise ConfigError(f"cannot read video {name}: reading its index took longer than {PROBE_SECONDS} s "
                           "(a damaged or hostile file?)") from None
     except (ValueError, OSError, ArchiveError, av.error.FFmpegError) as exc:
