@@ -1,7 +1,8 @@
-"""The long-movie check: a generated movie (default 30 minutes, 640x360, 24 fps, AAC sound) through
-`stylebatch video` with the null model. The first run is killed (the driver and every process under
-it, Ray's included) once half of the segments are in the work area; the same command then runs
-again and must redo only the segments that were not finished.
+"""The long-movie check: a generated movie (default 30 minutes, 640x360, 24 fps, a 10-second moving
+pattern over and over, AAC sound) through `stylebatch video` with the null model. The first run is
+killed (the driver and every process under it, Ray's included) once half of the segments are in
+the work area; the same command then runs again and must redo only the segments that were not
+finished.
 
     python benchmarks/bench_long_movie.py --minutes 30 --segment-seconds 20
 
@@ -72,7 +73,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         source, output = work / "movie.mp4", work / "styled.mp4"
         made = time.perf_counter()
-        make_input(source, width, height, args.minutes * 60)
+        make_input(source, width, height, args.minutes * 60, cycle=10 * 24)
         made = time.perf_counter() - made
         frames_in, duration_in = frames_and_duration(source)
         segments = -(-frames_in // round(args.segment_seconds * 24))

@@ -29,19 +29,25 @@ from process_memory import PeakMemory
 FPS = 24
 
 
-def make_input(path: Path, width: int, height: int, seconds: float) -> int:
-    """Write the test movie; returns its frame count."""
+def make_input(path: Path, width: int, height: int, seconds: float, cycle: int | None = None) -> int:
+    """Write the test movie; returns its frame count. With `cycle`, the first `cycle` frames are drawn
+    once and repeat (a long movie is then quick to make: only encoding costs time)."""
     frames = int(seconds * FPS)
     y, x = np.mgrid[0:height, 0:width]
+
+    def picture(t: int) -> np.ndarray:
+        phase = t / FPS
+        rgb = np.stack([(x + 40 * t) % 256, (y * 2 + 30 * np.sin(phase)) % 256, (x + y - 10 * t) % 256], -1)
+        return rgb.astype(np.uint8)
+
+    drawn = [picture(t) for t in range(min(cycle, frames))] if cycle else []
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"g": str(FPS), "preset": "veryfast"}
         audio = out.add_stream("aac", rate=44100)
         for t in range(frames):
-            phase = t / FPS
-            rgb = np.stack([(x + 40 * t) % 256, (y * 2 + 30 * np.sin(phase)) % 256, (x + y - 10 * t) % 256], -1)
-            frame = av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(drawn[t % cycle] if cycle else picture(t), format="rgb24")
             frame.pts = t
             out.mux(video.encode(frame))
         out.mux(video.encode(None))

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, Callable, TypeVar
 
 import ray
+import ray.data
 from ray.exceptions import GetTimeoutError
 
 from pipeline.settings import TASK_CPUS
@@ -26,7 +28,12 @@ def ensure_ray(dashboard: bool = False) -> None:
     if address:
         ray.init(address=address, logging_level="WARNING")
     else:
+        # Ray Data's context loads its issue detectors on first use (0.3-0.7 s); a local start spends
+        # seconds waiting for its daemons, so the context is made meanwhile.
+        context = threading.Thread(target=ray.data.DataContext.get_current, daemon=True)
+        context.start()
         ray.init(address="local", include_dashboard=dashboard, logging_level="WARNING")
+        context.join()
 
 
 def run_bounded(fn: Callable[..., T], *args: Any, seconds: float) -> T:

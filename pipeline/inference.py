@@ -12,7 +12,7 @@ import torch
 from operators.registry import get_operator
 from operators.spec import OperatorSpec
 from operators.tensors import limit_pixels
-from pipeline.settings import TASK_CPUS, PoolSettings
+from pipeline.settings import CPU_ACTORS_MAX, TASK_CPUS, PoolSettings
 from pipeline.stages import Batch, objects
 
 
@@ -74,24 +74,39 @@ class ActorPool:
     max_retries: int
 
     @classmethod
-    def for_cluster(cls, settings: PoolSettings, spec: OperatorSpec) -> ActorPool:
-        """One actor per GPU (batches of the operator's size), or one CPU actor using every core
-        (one image at a time: on a CPU a batch is no faster per image and costs memory; README,
-        Benchmark). Actors reserve a fraction of a CPU so that read, decode and encode tasks can
-        always run; those tasks run at most one per two CPUs at a time, so that a small node starts
-        a few task workers, not one per queued block, while the model is loading."""
+    def for_cluster(cls, settings: PoolSettings, spec: OperatorSpec, actor_per_core: bool = True) -> ActorPool:
+        """One actor per GPU (batches of the operator's size). Without GPUs, one image at a time (a
+        batch is no faster per image on a CPU and costs memory) and, with `actor_per_core`, one
+        single-threaded actor per core up to CPU_ACTORS_MAX (beyond that each actor gets several
+        threads): separate actors outrun one actor using every core, whose threads wait for each
+        other whenever a decode task or a Ray process takes a core (README, Benchmark). Otherwise
+        (an actor that runs threads of its own, as the video segment actor does) one actor. Actors
+        reserve a fraction of a CPU so that read, decode and encode tasks can always run; those
+        tasks run at most one per two CPUs at a time, so that a small node starts a few task
+        workers, not one per queued block, while the model loads."""
         resources = ray.cluster_resources()
-        cpus, gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
+        cpus, gpus = int(resources.get("CPU", 1.0)), resources.get("GPU", 0.0)
         gpus_per_actor = settings.gpus_per_actor if settings.gpus_per_actor is not None else (1.0 if gpus else 0.0)
         if gpus_per_actor:
             size = settings.actors or max(1, int(gpus / gpus_per_actor))
             batch_size = settings.batch_size or spec.batch_size
         else:
-            size = settings.actors or 1
+            size = settings.actors or (max(1, min(cpus, CPU_ACTORS_MAX)) if actor_per_core else 1)
             batch_size = settings.batch_size or 1
+        node_cpus = max(int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"])
         return cls(size=size, num_gpus=gpus_per_actor, num_cpus=1.0 if gpus_per_actor and cpus >= size + 2 else 0.5,
-                   threads=0 if gpus_per_actor else max(1, int(cpus) // size), batch_size=batch_size,
-                   cpu_tasks=max(1, int(cpus) // 2), max_retries=settings.max_retries)
+                   threads=0 if gpus_per_actor else max(1, min(node_cpus, cpus // size)), batch_size=batch_size,
+                   cpu_tasks=max(1, cpus // 2), max_retries=settings.max_retries)
+
+    def _strategy(self, isolated: bool) -> ray.data.ActorPoolStrategy:
+        """A GPU pool starts whole. A CPU pool starts with one actor and grows as work queues: the
+        first actor loads without its siblings' start-up competing for the cores, and the run's
+        first outputs come seconds sooner."""
+        in_flight = 1 if isolated else None
+        if self.num_gpus or self.size == 1:
+            return ray.data.ActorPoolStrategy(size=self.size, max_tasks_in_flight_per_actor=in_flight)
+        return ray.data.ActorPoolStrategy(min_size=1, max_size=self.size, initial_size=1,
+                                          max_tasks_in_flight_per_actor=in_flight)
 
     def tasks(self) -> dict[str, Any]:
         """`map_batches` arguments of a CPU step beside the pool: bounded concurrency, bounded retries
@@ -107,7 +122,7 @@ class ActorPool:
         return ds.map_batches(
             actor,
             batch_size=rows_per_call or self.batch_size,
-            compute=ray.data.ActorPoolStrategy(size=self.size, max_tasks_in_flight_per_actor=1 if isolated else None),
+            compute=self._strategy(isolated),
             num_gpus=self.num_gpus,
             num_cpus=self.num_cpus,
             fn_constructor_kwargs={**model, "max_batch": self.batch_size, "threads": self.threads},

@@ -43,7 +43,7 @@ from pipeline.storage import filesystem, normalise, options_for
 
 DECODE_TASK_BYTES = 1 << 20  # input bytes a decode task reads: 4 photos, or 256 thumbnails
 DECODE_TASK_ROWS = (4, 256)
-LISTING_BLOCK_BYTES = 1 << 20
+BLOCK_BYTES = 1 << 16
 log = logging.getLogger(__name__)
 
 
@@ -204,10 +204,11 @@ def tolerate_lost_blocks() -> None:
 
 
 def stream_small_blocks() -> None:
-    """Cut blocks at LISTING_BLOCK_BYTES: a task's output is buffered up to that size, so the listing's
-    rows (a few hundred bytes each) flow on every few thousand inputs instead of after the whole
-    listing. Image blocks are cut at an image: the model step batches them again."""
-    ray.data.DataContext.get_current().target_max_block_size = LISTING_BLOCK_BYTES
+    """Cut blocks at BLOCK_BYTES: a task's output is buffered up to that size, so the listing's rows
+    (a few hundred bytes each) flow every few hundred inputs instead of after the whole listing, and
+    a decoded or stylized photograph is a block of its own: each image goes on to encoding as soon
+    as the model is done with it, not with the next two (the model step batches blocks again)."""
+    ray.data.DataContext.get_current().target_max_block_size = BLOCK_BYTES
 
 
 def _chain(ds: ray.data.Dataset, plan: Plan, cfg: ConvertConfig, pool: ActorPool, isolated: bool = False) -> ray.data.Dataset:

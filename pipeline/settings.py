@@ -14,6 +14,7 @@ class ModelSettings:
 
 
 DEFAULT_MAX_RETRIES = 3
+CPU_ACTORS_MAX = 8  # model actors on a GPU-less cluster: one per core up to this, so memory stays bounded on big nodes
 TASK_CPUS = 0.25  # what a CPU task reserves: differs from any actor reservation, so CPU steps never fuse into the model actor
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import _free_port
+from conftest import _free_ports
 from images import encoded, photo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,12 +40,12 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], 
            if key not in {"RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "PYTHONPATH"}}
     env.update(HOME=str(home), RAY_AUTH_MODE="token")
     subprocess.run(["ray", "get-auth-token", "--generate"], env=env, check=True, capture_output=True, timeout=60)
-    dashboard = _free_port()
     # every port of its own: the test session's local Ray holds the default agent ports, and a head
     # whose job agent cannot bind them never takes a job
-    ports = [f"--{name}={_free_port()}" for name in (
-        "port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
-        "runtime-env-agent-port", "ray-client-server-port", "node-manager-port", "object-manager-port")]
+    names = ("port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
+             "runtime-env-agent-port", "ray-client-server-port", "node-manager-port", "object-manager-port")
+    dashboard, *numbers = _free_ports(len(names) + 1)
+    ports = [f"--{name}={number}" for name, number in zip(names, numbers)]
     try:
         subprocess.run(["ray", "start", "--head", *ports, f"--dashboard-port={dashboard}",
                         "--dashboard-host=127.0.0.1", "--include-dashboard=true", "--num-cpus=2",

@@ -123,7 +123,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
 
         ensure_ray()
         tolerate_lost_blocks()
-        pool = ActorPool.for_cluster(cfg.pool, plan.spec)
+        pool = ActorPool.for_cluster(cfg.pool, plan.spec, actor_per_core=False)
         started = time.perf_counter()
         totals = Totals(run_id=run_id, operator=plan.spec.name, config_hash=config_hash)
         writer = ManifestWriter(work, run_id, plan.output_options)
