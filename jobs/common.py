@@ -41,7 +41,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="operator option; repeatable; --set preset=NAME picks a preset")
     parser.add_argument("--batch-size", type=int, help="images per forward pass (default: operator's choice)")
-    parser.add_argument("--actors", type=int, help="model actors in the pool (default: one per GPU, or 1)")
+    parser.add_argument("--actors", type=int, help="model actors in the pool (default: one per GPU; "
+                        "without GPUs one per core, at most 8, or 1 for video)")
     parser.add_argument("--gpus-per-actor", type=float, help="GPUs each actor reserves (default 1 if the cluster has GPUs)")
     parser.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES, metavar="N",
                         help="tries again after a worker died (out of memory, a crash, a lost node) before only "
