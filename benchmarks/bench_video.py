@@ -69,7 +69,7 @@ def transcode(source: str, target: str, crf: int, preset: str) -> None:
         video.width, video.height, video.pix_fmt = stream.codec_context.width, stream.codec_context.height, "yuv420p"
         video.options = {"crf": str(crf), "preset": preset, "x264-params": "bframes=0"}
         for index, frame in enumerate(src.decode(stream)):
-            frame.pts, frame.time_base = index, 1 / Fraction(stream.average_rate)  # numbered in frame periods
+            frame.pts, frame.time_base = index, 1 / stream.average_rate  # numbered in frame periods
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
 

@@ -93,17 +93,16 @@ class ActorPool:
         else:
             size = settings.actors or (max(1, min(cpus, CPU_ACTORS_MAX)) if actor_per_core else 1)
             batch_size = settings.batch_size or 1
-        node_cpus = max(int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"])
         return cls(size=size, num_gpus=gpus_per_actor, num_cpus=1.0 if gpus_per_actor and cpus >= size + 2 else 0.5,
-                   threads=0 if gpus_per_actor else max(1, min(node_cpus, cpus // size)), batch_size=batch_size,
-                   cpu_tasks=max(1, cpus // 2), max_retries=settings.max_retries)
+                   threads=0 if gpus_per_actor else max(1, min(_largest_node_cpus(cpus), cpus // size)),
+                   batch_size=batch_size, cpu_tasks=max(1, cpus // 2), max_retries=settings.max_retries)
 
     def _strategy(self, isolated: bool) -> ray.data.ActorPoolStrategy:
         """A GPU pool starts whole. A CPU pool starts with one actor and grows as work queues: the
         first actor loads without its siblings' start-up competing for the cores, and the run's
         first outputs come seconds sooner."""
         in_flight = 1 if isolated else None
-        if self.num_gpus or self.size == 1:
+        if self.num_gpus:
             return ray.data.ActorPoolStrategy(size=self.size, max_tasks_in_flight_per_actor=in_flight)
         return ray.data.ActorPoolStrategy(min_size=1, max_size=self.size, initial_size=1,
                                           max_tasks_in_flight_per_actor=in_flight)
@@ -131,3 +130,8 @@ class ActorPool:
             max_restarts=-1,
             max_task_retries=self.max_retries,
         )
+
+
+def _largest_node_cpus(default: int) -> int:
+    """The most CPUs one live node has: an actor's threads never outnumber its node's cores."""
+    return max((int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]), default=default)
