@@ -43,6 +43,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     hand.add_argument("--gamma", type=float, default=0.01, help="weight of the adversarial loss")
     hand.add_argument("--intensity", choices=("l1", "l2"), default="l1")
     hand.add_argument("--heldout-lines", type=int, default=200, help="held-out pairs scored after each epoch")
+    hand.add_argument("--init", default="", help="generator .pth to start from (fine-tuning; ignored when OUTPUT "
+                      "already holds a checkpoint, which is resumed)")
     return parser
 
 
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.operator == "handwriting":
         final = train_handwriting(settings, HandwritingHyperparameters(
             **given, crop_width=args.crop_width, alpha=args.alpha, beta=args.beta, gamma=args.gamma,
-            intensity=args.intensity, heldout_lines=args.heldout_lines,
+            intensity=args.intensity, heldout_lines=args.heldout_lines, init=args.init,
         ))
     else:
         raise ConfigError(f"operator {args.operator!r} has no training job; trainable: {', '.join(TRAINABLE)}")

@@ -32,10 +32,11 @@ from operators.weights import check_checkpoint, load_into, load_state_dict
 
 LINE_HEIGHT = 64
 STRIDE = 32
-# Where typed text sits in a training line (measured on the typed training faces at size 30):
-# ascender tops to descender bottoms span TEXT_BAND rows around row BAND_CENTRE.
-TEXT_BAND = 28.0
-BAND_CENTRE = 38.0
+# Where typed text sits in a training line (median over training lines, found as on a page by
+# `find_lines`): letters stand on row TYPED_BASELINE, capitals and ascenders reach TYPED_ASCENT rows up.
+TYPED_ASCENT = 23.0
+TYPED_BASELINE = 45.0
+FRAGMENT = 0.5  # a "line" under this share of the page's median ascent is a fragment: it takes the median
 SHIPPED_CHECKPOINT = "handwriting-breip.pth"
 
 
@@ -158,8 +159,10 @@ class LineConverter:
 
 class HandwritingStylizer:
     """Whole typed pages (or single lines) in, the same pages handwritten: lines are found on the
-    deskewed page, scaled to model height keeping their aspect ratio, converted, scaled back and
-    put where they were; the page keeps its size, margins and skew."""
+    deskewed page, each scaled (keeping its aspect ratio) so its type size and baseline are those
+    of the training lines, converted, scaled back and put where they were; the page keeps its
+    size, margins and skew. Each line takes its own scale, so a heading or a footnote is written
+    at its own size; capitals-only lines, which have no descenders, sit on the same baseline."""
 
     def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
         url = options["weights"]
@@ -179,8 +182,9 @@ class HandwritingStylizer:
         boxes = find_lines(ink_mask(upright))
         if not boxes:
             return np.full(gray.shape, 255, np.uint8)
-        scale = TEXT_BAND / float(np.median([box.height for box in boxes]))
-        windows = [self._window(upright, box, scale) for box in boxes]
+        typical = float(np.median([box.ascent for box in boxes]))
+        windows = [self._window(upright, box, TYPED_ASCENT / (box.ascent if box.ascent >= FRAGMENT * typical else typical))
+                   for box in boxes]
         converted = self.convert_lines([line for line, _ in windows])
         out = np.full(upright.shape, 255.0, np.float32)
         for (_, (top, left, height, width)), hand in zip(windows, converted):
@@ -193,11 +197,10 @@ class HandwritingStylizer:
 
     @staticmethod
     def _window(page: np.ndarray, box: LineBox, scale: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-        """The line's window on the page, resized so its text band is TEXT_BAND rows around
-        BAND_CENTRE of a LINE_HEIGHT line; returns it and (top, left, height, width) on the page."""
+        """The line's window on the page, resized by `scale` with its baseline on TYPED_BASELINE of
+        a LINE_HEIGHT line; returns it and (top, left, height, width) on the page."""
         height = max(1, round(LINE_HEIGHT / scale))
-        centre = (box.top + box.bottom) / 2
-        top = round(centre - BAND_CENTRE / scale)
+        top = round(box.baseline - TYPED_BASELINE / scale)
         margin = round(8 / scale)
         left, right = box.left - margin, box.right + margin
         width = right - left

@@ -14,18 +14,36 @@ SKEW_RANGE = 5.0  # degrees searched either way
 SKEW_STEP = 0.25
 
 
+FRAGMENT_SHARE = 0.3  # a band under this share of the median band is part of a line (dots, descenders), not one
+BASELINE_SHARE = 0.3  # rows below the baseline (descenders, commas) carry less ink than this share of the busiest row
+
+
 @dataclass(frozen=True)
 class LineBox:
-    """Rows [top, bottom) and columns [left, right) of one text line on the deskewed page."""
+    """Rows [top, bottom) and columns [left, right) of one text line on the deskewed page, and the
+    row its letters stand on."""
 
     top: int
     bottom: int
     left: int
     right: int
+    baseline: int
 
     @property
     def height(self) -> int:
         return self.bottom - self.top
+
+    @property
+    def ascent(self) -> int:
+        """Rows from the tops of capitals and ascenders down to the baseline: the line's type size,
+        whatever its case (an all-capitals line has no descenders, a lower-case one has)."""
+        return self.baseline + 1 - self.top
+
+
+def baseline_row(rows: np.ndarray) -> int:
+    """The last row of a line's ink profile (ink pixels per row) carrying at least BASELINE_SHARE
+    of its busiest row: letter bodies end on the baseline, below it only descenders and commas."""
+    return int(np.flatnonzero(rows >= BASELINE_SHARE * rows.max())[-1])
 
 
 def paper_level(gray: np.ndarray) -> np.ndarray:
@@ -78,8 +96,9 @@ def estimate_skew(mask: np.ndarray) -> float:
 def find_lines(mask: np.ndarray, min_height: int = 4) -> list[LineBox]:
     """Text lines of a deskewed ink mask, top to bottom, from its horizontal projection profile.
 
-    Rows with ink form bands; a band thinner than `min_height` (specks, underlines) joins its
-    nearest neighbour if close, else is dropped; bands taller than twice the median line are
+    Rows with ink form bands; a band thinner than `min_height`, or than FRAGMENT_SHARE of the
+    median band (specks, dots, descenders cut off by a faint row), joins its nearest neighbour if
+    close, else is dropped; bands taller than twice the median line are
     split at their weakest row (touching lines).
     """
     rows = mask.sum(axis=1)
@@ -97,12 +116,15 @@ def find_lines(mask: np.ndarray, min_height: int = 4) -> list[LineBox]:
     if not bands:
         return []
     typical = float(np.median([b - a for a, b in bands]))
+    # at large sizes a descender or a quote can leave a band of its own thicker than `min_height`
+    bands = _merge_thin(bands, max(min_height, round(FRAGMENT_SHARE * typical)))
+    typical = float(np.median([b - a for a, b in bands]))
     bands = [part for band in bands for part in _split_tall(band, rows, typical)]
     boxes = []
     for top, bottom in bands:
         columns = np.flatnonzero(mask[top:bottom].any(axis=0))
         if columns.size:
-            boxes.append(LineBox(top, bottom, int(columns[0]), int(columns[-1]) + 1))
+            boxes.append(LineBox(top, bottom, int(columns[0]), int(columns[-1]) + 1, top + baseline_row(rows[top:bottom])))
     return boxes
 
 

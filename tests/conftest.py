@@ -111,3 +111,22 @@ def _missing_text_data() -> str:
 
 
 needs_fonts = pytest.mark.skipif(bool(_missing_text_data()), reason=_missing_text_data() or "fonts present")
+
+
+def _missing_ocr() -> str:
+    """Why handwriting legibility cannot be read here ('' when it can)."""
+    from operators.errors import ConfigError
+    from pipeline.training.eval_pages import EVAL_FONTS
+    from pipeline.training.legibility import require_tesseract
+    from pipeline.training.line_render import font_path
+
+    try:
+        require_tesseract()
+        for name in EVAL_FONTS.values():
+            font_path(name)
+    except ConfigError as exc:
+        return str(exc)
+    return _missing_text_data()
+
+
+needs_ocr = pytest.mark.skipif(bool(_missing_ocr()), reason=_missing_ocr() or "Tesseract present")

@@ -24,6 +24,7 @@ from operators.handwriting import (
     discriminator_loss,
     generator_loss,
 )
+from operators.weights import check_checkpoint, load_into, load_state_dict
 from pipeline.storage import filesystem, normalise, options_for, write_bytes
 from pipeline.training.line_shards import heldout_pairs, training_pairs
 from pipeline.training.trainer import (
@@ -52,6 +53,7 @@ class HandwritingHyperparameters:
     gamma: float = 0.01
     intensity: str = "l1"
     heldout_lines: int = 200
+    init: str = ""  # generator .pth to start from (fine-tuning) when OUTPUT holds no checkpoint yet
 
 
 def heldout_l1(convert: Callable[[list[np.ndarray]], list[np.ndarray]],
@@ -95,6 +97,9 @@ def train_loop(config: dict[str, Any]) -> None:
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         epoch, step = int(state["epoch"]), int(state["step"])
+    elif config["init"]:
+        weights = load_state_dict(config["init"], options_for(config["init"], config["storage_options"]))
+        load_into(unwrap(generator), {name: value.float() for name, value in weights.items()}, config["init"])
     pairs = heldout_pairs(config["data"], config["data_options"], config["heldout_lines"]) if rank == 0 else []
     shard = ray.train.get_dataset_shard("train")
 
@@ -151,9 +156,12 @@ def train_handwriting(run: TrainRun, hyper: HandwritingHyperparameters) -> str:
     fs, root = filesystem(data, data_options)
     if not fs.glob(f"{root}/train/*.parquet"):
         raise ConfigError(f"no line shards under {run.data}/train: write them with `stylebatch handwriting-data {run.data}`")
+    init = normalise(hyper.init) if hyper.init else ""
+    if init:
+        check_checkpoint(UNetGenerator, init, options_for(init, run.storage_options))
     state = fit("handwriting", train_loop, run, hyper, lambda: training_pairs(data, hyper.crop_width, data_options),
                 f"line pair under {run.data}/train", data=data, data_options=data_options,
-                metrics_url=f"{run.output_url}/{METRICS_NAME}", output_options=run.output_options)
+                metrics_url=f"{run.output_url}/{METRICS_NAME}", output_options=run.output_options, init=init)
     final = f"{run.output_url}/{FINAL_NAME}"
     generator = {k: v.half() if v.is_floating_point() else v for k, v in state["generator"].items()}
     write_state_dict(generator, final, run.output_options)

@@ -52,7 +52,7 @@ def font_path(file_name: str) -> str:
                 return os.path.join(folder, file_name)
     raise ConfigError(
         f"font {file_name} is not installed; install Debian's fonts: "
-        "apt-get install fonts-breip fonts-liberation fonts-dejavu-core"
+        "apt-get install fonts-breip fonts-liberation fonts-dejavu-core fonts-freefont-ttf"
     )
 
 
@@ -74,27 +74,66 @@ def word_list(split: str) -> tuple[str, ...]:
     return tuple(heldout if split == "heldout" else sorted(set(words) - set(heldout)))
 
 
-def sample_text(rng: np.random.Generator, split: str, max_chars: int) -> str:
-    """A line of words with capitals, digits and punctuation, at most `max_chars` long."""
+LINE_KINDS = ("lower", "prose", "caps_digits", "punctuation")
+# Share of each kind among training lines: capitals, digits and punctuation are rare in running
+# text, so lines made of them are drawn far more often than text would give them.
+TRAINING_MIX = (0.10, 0.35, 0.35, 0.20)
+UNITS = ("G", "KG", "ML", "C", "CM", "AM", "PM", "NO", "%")
+
+
+def _token(rng: np.random.Generator, words: tuple[str, ...], kind: str, first: bool) -> str:
+    """One word of a line of `kind`: lower is lower-case words only; prose is mostly lower case with
+    some capitals, digits and punctuation; caps_digits is headings, quantities and dates;
+    punctuation is words in marks."""
+    word = words[int(rng.integers(len(words)))]
+    if kind == "lower":
+        return word
+    roll = rng.random()
+    if kind == "caps_digits":
+        if roll < 0.45:
+            return word.upper()
+        number = str(int(rng.integers(0, 10 ** int(rng.integers(1, 5)))))
+        if roll < 0.6:
+            return f"{number} {UNITS[int(rng.integers(len(UNITS)))]}"
+        if roll < 0.7:
+            return f"{int(rng.integers(1, 29)):02d}/{int(rng.integers(1, 13)):02d}/{int(rng.integers(1950, 2030))}"
+        return number
+    if kind == "punctuation":
+        if roll < 0.15:
+            return f"({word})"
+        if roll < 0.25:
+            return f"{word}'s"
+        if roll < 0.32:
+            return f"{word}-{words[int(rng.integers(len(words)))]}"
+        if roll < 0.42:
+            return f'"{word}"'
+        word = word.capitalize() if rng.random() < 0.3 else word
+        return word + PUNCTUATION[int(rng.integers(0, 6))]
+    if roll < 0.08:
+        return str(int(rng.integers(0, 10 ** int(rng.integers(1, 5)))))
+    if roll < 0.25 or first:
+        word = word.capitalize()
+    elif roll < 0.28:
+        word = word.upper()
+    if rng.random() < 0.15:
+        return word + PUNCTUATION[int(rng.integers(0, 6))]
+    return f"({word})" if rng.random() < 0.03 else word
+
+
+def kind_line(rng: np.random.Generator, split: str, kind: str, max_chars: int) -> str:
+    """A line of `kind` (one of LINE_KINDS) from the split's words, at most `max_chars` long."""
     words = word_list(split)
     parts: list[str] = []
     while True:
-        kind = rng.random()
-        if kind < 0.08:
-            word = str(int(rng.integers(0, 10 ** int(rng.integers(1, 5)))))
-        else:
-            word = words[int(rng.integers(len(words)))]
-            if kind < 0.25 or not parts:
-                word = word.capitalize()
-            elif kind < 0.28:
-                word = word.upper()
-        if rng.random() < 0.15:
-            word += PUNCTUATION[int(rng.integers(0, 6))]
-        elif rng.random() < 0.03:
-            word = f"({word})"
-        if len(" ".join(parts + [word])) > max_chars:
-            return " ".join(parts) if parts else word[:max_chars]
-        parts.append(word)
+        token = _token(rng, words, kind, first=not parts)
+        if len(" ".join(parts + [token])) > max_chars:
+            return " ".join(parts) if parts else token[:max_chars]
+        parts.append(token)
+
+
+def sample_text(rng: np.random.Generator, split: str, max_chars: int) -> str:
+    """A training or held-out line: its kind drawn by TRAINING_MIX."""
+    return kind_line(rng, split, LINE_KINDS[int(rng.choice(len(LINE_KINDS), p=TRAINING_MIX))], max_chars)
 
 
 @dataclass(frozen=True)
@@ -165,19 +204,25 @@ def render_pair(text: str, typed_font: str, rng: np.random.Generator, hand_font:
     return np.clip(typed_array + 0.5, 0, 255).astype(np.uint8), hand_array
 
 
-def render_page(lines: list[str], typed_font: str, rng: np.random.Generator, *, size: tuple[int, int] = (1240, 1754),
-                font_size: int = 28, line_pitch: float = 1.8, margins: tuple[int, int] = (120, 150),
-                skew_degrees: float = 0.0) -> np.ndarray:
-    """A typed page scan (H, W) uint8: `lines` set at `font_size` from the top-left margins, then skewed."""
-    width, height = size
+def set_page(lines: list[str], font_file: str, font_size: int, *, size: tuple[int, int] = (1240, 1754),
+             pitch: int | None = None, margins: tuple[int, int] = (120, 150), skew_degrees: float = 0.0) -> Image.Image:
+    """`lines` set on white paper (grey, `size`) at `font_size`, baselines `pitch` apart (default
+    1.8 x the size) from the top-left `margins`, then turned `skew_degrees` counter-clockwise."""
     page = Image.new("L", size, 255)
     draw = ImageDraw.Draw(page)
-    font = _font(typed_font, font_size)
-    y = margins[1]
-    for text in lines:
-        draw.text((margins[0], y), text, font=font, fill=0, anchor="ls")
-        y += round(font_size * line_pitch)
+    font = _font(font_file, font_size)
+    pitch = pitch or round(font_size * 1.8)
+    for index, text in enumerate(lines):
+        draw.text((margins[0], margins[1] + index * pitch), text, font=font, fill=0, anchor="ls")
     if skew_degrees:
         page = page.rotate(skew_degrees, resample=Image.BICUBIC, fillcolor=255)
-    array = np.asarray(page, np.float32) * 0.94 + 8 + rng.normal(0.0, 3.0, (height, width))  # paper tone, noise
+    return page
+
+
+def render_page(lines: list[str], typed_font: str, rng: np.random.Generator, *, size: tuple[int, int] = (1240, 1754),
+                font_size: int = 28, skew_degrees: float = 0.0) -> np.ndarray:
+    """A typed page scan (H, W) uint8: `lines` set at `font_size` from the top-left margins, skewed,
+    on toned, noisy paper."""
+    page = np.asarray(set_page(lines, typed_font, font_size, size=size, skew_degrees=skew_degrees), np.float32)
+    array = page * 0.94 + 8 + rng.normal(0.0, 3.0, page.shape)  # paper tone, noise
     return np.clip(array, 0, 255).astype(np.uint8)

@@ -1,0 +1,78 @@
+"""Held-out pages for the legibility figure: typed in faces the model never saw, degraded as a
+phone photo or a cheap scan degrades them, and the same text set in the hand font on the same
+layout (the figure the model is held to); plus a real photograph of a printed page.
+
+Three kinds of line are scored apart because they fail apart: lower-case prose, capitals and
+digits (headings, quantities, dates), and punctuation.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from pipeline.training.line_render import HAND_FONT, HAND_SCALE, kind_line, set_page
+
+# Faces no training split uses (fonts-freefont-ttf): a monospace, a book serif, a grotesque sans.
+EVAL_FONTS = {"mono": "FreeMono.ttf", "serif": "FreeSerif.ttf", "sans": "FreeSans.ttf"}
+EVAL_KINDS = ("lower", "caps_digits", "punctuation")
+
+# scikit-image's `data.page()`: a photograph of a printed book page with uneven light (shipped in
+# the scikit-image wheel, BSD-3-Clause), and what it says.
+PHOTO_TEXT = """Region-based segmentation
+Let us first determine markers of the coins and the
+background. These markers are pixels that we can label
+unambiguously as either object or background. Here,
+the markers are found at the two extreme parts of the
+histogram of grey values:
+>>> markers = np.zeros_like(coins)"""
+PHOTO_SCALE = 2  # the photo enlarged so its x-height is about 10 pixels, as a phone photo of a page
+
+
+def photographed(page: Image.Image, rng: np.random.Generator) -> np.ndarray:
+    """A clean page as a phone photo or cheap scan gives it: uneven light, slight blur, noise, JPEG."""
+    height, width = page.height, page.width
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * x / width + np.sin(angle) * y / height)
+    light = 1.0 - rng.uniform(0.15, 0.35) * (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+    blurred = np.asarray(page.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.8))), np.float32)
+    array = (blurred * 0.92 + 12) * light + rng.normal(0.0, 4.0, blurred.shape)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(array, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=int(rng.integers(55, 80)))
+    return np.asarray(Image.open(buffer).convert("L"))
+
+
+@dataclass(frozen=True)
+class EvalPage:
+    """One held-out page: its text, the typed page as photographed, and the hand font on the same layout."""
+
+    face: str
+    kind: str
+    text: str
+    typed: np.ndarray
+    hand: np.ndarray
+
+
+def eval_page(seed: int, face: str, kind: str, index: int, lines: int = 12,
+              size: tuple[int, int] = (1240, 1100)) -> EvalPage:
+    """Page `index` of (`face`, `kind`), a pure function of its arguments: `lines` lines of
+    30-48 characters at 29-32 px, skewed up to 1.5 degrees either way."""
+    rng = np.random.default_rng([seed, 3, list(EVAL_FONTS).index(face), EVAL_KINDS.index(kind), index])
+    text = [kind_line(rng, "heldout", kind, int(rng.integers(30, 49))) for _ in range(lines)]
+    font_size = int(rng.integers(29, 33))
+    layout = {"size": size, "pitch": round(font_size * 1.8), "margins": (100, 110),
+              "skew_degrees": float(rng.uniform(-1.5, 1.5))}
+    typed = photographed(set_page(text, EVAL_FONTS[face], font_size, **layout), rng)
+    hand = np.asarray(set_page(text, HAND_FONT, round(font_size * HAND_SCALE), **layout))
+    return EvalPage(face, kind, "\n".join(text), typed, hand)
+
+
+def photo_page() -> np.ndarray:
+    """The real photographed page, enlarged PHOTO_SCALE times."""
+    from skimage import data
+
+    photo = Image.fromarray(data.page())
+    return np.asarray(photo.resize((photo.width * PHOTO_SCALE, photo.height * PHOTO_SCALE), Image.BICUBIC))
