@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -9,7 +10,7 @@ import pytest
 from conftest import needs_fonts
 
 from operators.handwriting import LINE_HEIGHT
-from pipeline.training.line_render import TYPED_FONTS, render_pair, sample_text, word_list
+from pipeline.training.line_render import TYPED_FONTS, UNITS, Jitter, render_pair, sample_text, word_list
 from pipeline.training.line_shards import (
     LineDataConfig,
     crop_pairs,
@@ -40,14 +41,29 @@ def test_pairs_share_height_width_and_ink_positions() -> None:
     assert np.abs(typed.astype(int) - hand.astype(int)).mean() > 5  # and the letterforms differ
 
 
+def test_wide_hand_capitals_keep_to_their_cells_so_words_stay_apart() -> None:
+    plain = Jitter(letter_spacing=0.0, word_spacing=1.0, size_scale=1.0, wobble_amplitude=0.0, wobble_period=300.0,
+                   wobble_phase=0.0, glyph_shift=0.0, slant=0.0, stroke=2, ink=0, scan_blur=0.0, scan_noise=0.0,
+                   scan_scale=1.0)
+    words = ["MWMW", "WOMB", "MEMO", "WWW"]
+    _, hand = render_pair(" ".join(words), "LiberationSans-Regular.ttf", np.random.default_rng(0), jitter=plain)
+    inked = (hand < 128).any(axis=0)
+    gaps = np.flatnonzero(~inked[: np.flatnonzero(inked)[-1]])
+    blank = [len(g) for g in np.split(gaps, np.flatnonzero(np.diff(gaps) > 1) + 1)[1:]]  # between the first and last ink
+    assert sum(width >= 8 for width in blank) == len(words) - 1  # wide gaps between words
+    letter_boundaries = sum(len(word) - 1 for word in words)
+    assert len(blank) - (len(words) - 1) >= letter_boundaries // 2  # and most capitals stand apart
+
+
 def test_heldout_words_and_fonts_are_unseen_in_training() -> None:
     assert not set(word_list("heldout")) & set(word_list("train"))
     assert len(word_list("heldout")) > 1000
     assert not set(TYPED_FONTS["heldout"]) & set(TYPED_FONTS["train"])
     rng = np.random.default_rng(1)
     text = " ".join(sample_text(rng, "heldout", 48) for _ in range(20))
-    words = {w.strip(".,;:!?'-()").lower() for w in text.split()}
-    assert not {w for w in words if w.isalpha()} & set(word_list("train"))
+    words = {w.lower() for w in re.findall(r"[A-Za-z]{2,}", text) if w not in UNITS}  # "'s" leaves a lone s
+    assert len(words) > 50
+    assert not words & set(word_list("train"))
 
 
 def test_generate_writes_shards_pages_and_summary(ray_cluster, s3) -> None:

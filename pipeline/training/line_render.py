@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 from operators.errors import ConfigError
 from operators.handwriting import LINE_HEIGHT
@@ -41,6 +41,7 @@ HAND_FONT = "Breip.ttf"
 # Hand size relative to the typed size, so that x-heights match (measured on Breip vs Liberation).
 HAND_SCALE = 1.22
 PUNCTUATION = ".,;:!?'-()"
+FIT = 0.9  # a handwritten glyph is at most this share of its typed cell wide
 
 
 @functools.cache
@@ -152,6 +153,7 @@ class Jitter:
     ink: int  # grey level of the handwriting ink
     scan_blur: float  # Gaussian blur radius on the typed rendering
     scan_noise: float  # standard deviation of noise on the typed rendering
+    scan_scale: float  # the typed rendering taken down to this share of its size and back (1: untouched)
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> "Jitter":
@@ -163,7 +165,25 @@ class Jitter:
             glyph_shift=float(rng.uniform(0.0, 0.6)), slant=float(rng.uniform(-0.1, 0.2)),
             stroke=int(rng.integers(0, 3)), ink=int(rng.integers(0, 50)),
             scan_blur=float(rng.uniform(0.0, 0.7)), scan_noise=float(rng.uniform(0.0, 6.0)),
+            scan_scale=float(rng.uniform(0.4, 0.75)) if rng.random() < 0.3 else 1.0,
         )
+
+
+def _write_glyph(image: Image.Image, char: str, font: ImageFont.FreeTypeFont, anchor: tuple[float, float],
+                 max_width: float, ink: int) -> None:
+    """One handwritten glyph centred on `anchor` (middle of its baseline), narrowed to `max_width`
+    where it is wider: a hand letter never spills into its neighbours' cells, so words keep their
+    gaps and wide capitals stay apart."""
+    left, top, right, bottom = font.getbbox(char, anchor="ms")
+    if right - left <= max_width:
+        ImageDraw.Draw(image).text(anchor, char, font=font, fill=ink, anchor="ms")
+        return
+    glyph = Image.new("L", (right - left, bottom - top), 255)
+    ImageDraw.Draw(glyph).text((-left, -top), char, font=font, fill=ink, anchor="ms")
+    glyph = glyph.resize((max(1, round(max_width)), glyph.height), Image.LANCZOS)
+    box = (round(anchor[0] - glyph.width / 2), round(anchor[1] + top))
+    region = image.crop((*box, box[0] + glyph.width, box[1] + glyph.height))
+    image.paste(ImageChops.darker(region, glyph), box)
 
 
 def render_pair(text: str, typed_font: str, rng: np.random.Generator, hand_font: str = HAND_FONT,
@@ -181,7 +201,7 @@ def render_pair(text: str, typed_font: str, rng: np.random.Generator, hand_font:
     width = int(np.ceil(x + 8 * s)) // s * s + s
     size = (width, LINE_HEIGHT * s)
     typed_image, hand_image = Image.new("L", size, 255), Image.new("L", size, 255)
-    typed_draw, hand_draw = ImageDraw.Draw(typed_image), ImageDraw.Draw(hand_image)
+    typed_draw = ImageDraw.Draw(typed_image)
     for char, left, advance in cells:
         if char == " ":
             continue
@@ -189,14 +209,18 @@ def render_pair(text: str, typed_font: str, rng: np.random.Generator, hand_font:
         wobble = jitter.wobble_amplitude * np.sin(2 * np.pi * centre / s / jitter.wobble_period + jitter.wobble_phase)
         baseline = BASELINE * s + (wobble + rng.normal(0.0, jitter.glyph_shift + 1e-9)) * s
         typed_draw.text((left, baseline), char, font=typed, fill=0, anchor="ls")
-        hand_draw.text((centre, baseline), char, font=hand, fill=jitter.ink, anchor="ms",
-                       stroke_width=jitter.stroke, stroke_fill=jitter.ink)
+        _write_glyph(hand_image, char, hand, (centre, baseline), FIT * advance, jitter.ink)
+    if jitter.stroke:  # a broader pen: FreeType's stroker breaks Breip's overlapping contours, so the ink is dilated
+        hand_image = hand_image.filter(ImageFilter.MinFilter(2 * jitter.stroke + 1))
     # Shear about the baseline: x' = x + slant * (baseline - y).
     shear = (1, -jitter.slant, jitter.slant * BASELINE * s, 0, 1, 0)
     typed_image = typed_image.transform(size, Image.AFFINE, shear, resample=Image.BILINEAR, fillcolor=255)
     hand_image = hand_image.transform(size, Image.AFFINE, shear, resample=Image.BILINEAR, fillcolor=255)
     out_size = (width // s, LINE_HEIGHT)
     typed_line = typed_image.resize(out_size, Image.LANCZOS)
+    if jitter.scan_scale < 1.0:  # small print photographed or scanned at low resolution, enlarged to model height
+        small = (max(1, round(out_size[0] * jitter.scan_scale)), round(LINE_HEIGHT * jitter.scan_scale))
+        typed_line = typed_line.resize(small, Image.BOX).resize(out_size, Image.BICUBIC)
     if jitter.scan_blur > 0.05:
         typed_line = typed_line.filter(ImageFilter.GaussianBlur(jitter.scan_blur))
     typed_array = np.asarray(typed_line, np.float32) + rng.normal(0.0, jitter.scan_noise, (LINE_HEIGHT, width // s))
