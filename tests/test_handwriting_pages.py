@@ -14,7 +14,7 @@ from operators.text_lines import (
     normalise_paper,
     rotate,
 )
-from pipeline.training.line_render import TYPED_FONTS, render_page
+from pipeline.training.line_render import TYPED_FONTS, render_page, set_page
 from pipeline.training.line_shards import page_lines
 
 pytestmark = needs_fonts  # renders Debian fonts (see README, Handwriting)
@@ -40,6 +40,19 @@ def test_finds_every_line_of_a_generated_page(font: str, count: int, size: int, 
     lines = find_lines(ink_mask(rotate(paper, angle)))
     assert len(lines) == count
     assert all(a.bottom <= b.top for a, b in zip(lines, lines[1:]))
+
+
+def test_lines_know_their_baseline_and_type_size_whatever_their_case() -> None:
+    lines = ["quickly judged the boxes", "RECIPE FOR BROWN BREAD 500 G", "small print below the rest"]
+    sizes = [30, 30, 15]
+    pages = [np.asarray(set_page([text], TYPED_FONTS["heldout"][0], size, size=(900, 200), margins=(40, 100)))
+             for text, size in zip(lines, sizes)]
+    boxes = [find_lines(ink_mask(p))[0] for p in pages]
+    assert [box.baseline for box in boxes] == pytest.approx([99, 99, 99], abs=1)  # glyphs stand on row 99
+    lower, caps, small = (box.ascent for box in boxes)
+    assert caps == pytest.approx(lower, abs=2)  # no descenders, same size
+    assert small == pytest.approx(lower / 2, abs=2)
+    assert boxes[1].height < 0.85 * boxes[0].height  # while the boxes themselves differ
 
 
 def test_single_line_image_is_one_line() -> None:
