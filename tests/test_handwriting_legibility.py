@@ -1,5 +1,7 @@
 """Legibility of the shipped handwriting model, read by Tesseract: held-out pages in unseen typed
-faces must read nearly as well as the same text set in the hand font, and the paper stays white."""
+faces read within the goals of the same text set in the hand font (pooled over the three faces,
+on pages of a seed the evaluation never uses), the paper stays white, and the photographed page
+stays within its goal of the photo's own reading."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +9,7 @@ import pytest
 from conftest import needs_ocr
 
 from operators.handwriting import HandwritingStylizer, shipped_checkpoint
-from pipeline.training.eval_pages import eval_page
+from pipeline.training.eval_pages import EVAL_FONTS, EVAL_KINDS, GOALS, PHOTO_TEXT, eval_page, photo_page
 from pipeline.training.legibility import character_error_rate, character_errors, grey_paper, read_text
 
 
@@ -26,13 +28,28 @@ def test_grey_paper_sees_bands_between_lines() -> None:
     assert 0.02 < grey_paper(page) < 0.1
 
 
+@pytest.fixture(scope="module")
+def shipped() -> HandwritingStylizer:
+    return HandwritingStylizer({"weights": shipped_checkpoint(), "tile": 1024}, "cpu", {})
+
+
 @needs_ocr
-@pytest.mark.parametrize("kind, ratio", [("lower", 1.6), ("caps_digits", 2.0)])
-def test_shipped_model_reads_nearly_as_well_as_the_hand_font(kind: str, ratio: float) -> None:
-    stylizer = HandwritingStylizer({"weights": shipped_checkpoint(), "tile": 1024}, "cpu", {})
-    page = eval_page(seed=1234, face="serif", kind=kind, index=0, lines=6)  # a seed the evaluation never uses
-    ours = stylizer.page(page.typed)
-    ours_cer = character_error_rate(page.text, read_text(ours))
-    hand_cer = character_error_rate(page.text, read_text(page.hand))
-    assert ours_cer <= ratio * max(hand_cer, 0.05), (ours_cer, hand_cer)
-    assert grey_paper(ours) < 0.005
+@pytest.mark.parametrize("kind", EVAL_KINDS)
+def test_shipped_model_reads_nearly_as_well_as_the_hand_font(shipped: HandwritingStylizer, kind: str) -> None:
+    ours, hand = [0, 0], [0, 0]
+    for face in EVAL_FONTS:
+        page = eval_page(seed=1234, face=face, kind=kind, index=0, lines=6)  # a seed the evaluation never uses
+        output = shipped.page(page.typed)
+        assert grey_paper(output) < 0.001  # white paper away from the ink
+        for pooled, image in ((ours, output), (hand, page.hand)):
+            edits, length = character_errors(page.text, read_text(image))
+            pooled[0] += edits
+            pooled[1] += length
+    assert ours[0] / ours[1] <= GOALS[kind] * hand[0] / hand[1], (ours, hand)
+
+
+@needs_ocr
+def test_shipped_model_keeps_a_photographed_page_legible(shipped: HandwritingStylizer) -> None:
+    photo = photo_page()
+    photo_cer = character_error_rate(PHOTO_TEXT, read_text(photo))
+    assert character_error_rate(PHOTO_TEXT, read_text(shipped.page(photo))) <= GOALS["photo"] * photo_cer
