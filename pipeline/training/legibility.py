@@ -36,14 +36,10 @@ def normalise_text(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def read_text(page: np.ndarray, upscale: float = 1.0) -> str:
-    """Tesseract's reading (English, automatic page segmentation) of an (H, W) uint8 page,
-    enlarged by `upscale` first (Tesseract reads best with x-heights of 20 pixels or more)."""
+def read_text(page: np.ndarray) -> str:
+    """Tesseract's reading (English, automatic page segmentation) of an (H, W) uint8 page."""
     require_tesseract()
-    image = Image.fromarray(page)
-    if upscale != 1.0:
-        image = image.resize((round(image.width * upscale), round(image.height * upscale)), Image.BICUBIC)
-    return pytesseract.image_to_string(image, lang="eng")
+    return pytesseract.image_to_string(Image.fromarray(page), lang="eng")
 
 
 def character_errors(written: str, read: str) -> tuple[int, int]:

@@ -82,6 +82,11 @@ TRAINING_MIX = (0.10, 0.35, 0.35, 0.20)
 UNITS = ("G", "KG", "ML", "C", "CM", "AM", "PM", "NO", "%")
 
 
+def _number(rng: np.random.Generator) -> str:
+    """A whole number of one to four digits."""
+    return str(int(rng.integers(0, 10 ** int(rng.integers(1, 5)))))
+
+
 def _token(rng: np.random.Generator, words: tuple[str, ...], kind: str, first: bool) -> str:
     """One word of a line of `kind`: lower is lower-case words only; prose is mostly lower case with
     some capitals, digits and punctuation; caps_digits is headings, quantities and dates;
@@ -93,7 +98,7 @@ def _token(rng: np.random.Generator, words: tuple[str, ...], kind: str, first: b
     if kind == "caps_digits":
         if roll < 0.45:
             return word.upper()
-        number = str(int(rng.integers(0, 10 ** int(rng.integers(1, 5)))))
+        number = _number(rng)
         if roll < 0.6:
             return f"{number} {UNITS[int(rng.integers(len(UNITS)))]}"
         if roll < 0.7:
@@ -111,7 +116,7 @@ def _token(rng: np.random.Generator, words: tuple[str, ...], kind: str, first: b
         word = word.capitalize() if rng.random() < 0.3 else word
         return word + PUNCTUATION[int(rng.integers(0, 6))]
     if roll < 0.08:
-        return str(int(rng.integers(0, 10 ** int(rng.integers(1, 5)))))
+        return _number(rng)
     if roll < 0.25 or first:
         word = word.capitalize()
     elif roll < 0.28:
@@ -181,7 +186,7 @@ def _write_glyph(image: Image.Image, char: str, font: ImageFont.FreeTypeFont, an
     glyph = Image.new("L", (right - left, bottom - top), 255)
     ImageDraw.Draw(glyph).text((-left, -top), char, font=font, fill=ink, anchor="ms")
     glyph = glyph.resize((max(1, round(max_width)), glyph.height), Image.LANCZOS)
-    box = (round(anchor[0] - glyph.width / 2), round(anchor[1] + top))
+    box = (round(anchor[0] - glyph.width / 2), round(anchor[1] + top))  # inside the line: cells lie 8 px in
     region = image.crop((*box, box[0] + glyph.width, box[1] + glyph.height))
     image.paste(ImageChops.darker(region, glyph), box)
 
