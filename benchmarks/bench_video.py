@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--operator", help="default: the null model")
     parser.add_argument("--set", dest="settings", action="append", default=[], help="operator options")
+    parser.add_argument("--actors", type=int, help="segment actors (default: the video command's own)")
     parser.add_argument("--transcode", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.transcode:
@@ -118,7 +119,8 @@ def main() -> None:
         plain = measured([sys.executable, __file__, "--transcode", str(source), str(Path(work) / "plain.mp4"),
                           "--crf", str(args.crf), "--preset", args.preset])
         run = measured([sys.executable, "-m", "jobs.video", str(source), str(Path(work) / "styled.mp4"), *model,
-                        "--segment-seconds", str(args.segment_seconds), "--crf", str(args.crf), "--preset", args.preset])
+                        "--segment-seconds", str(args.segment_seconds), "--crf", str(args.crf), "--preset", args.preset,
+                        *(["--actors", str(args.actors)] if args.actors else [])])
         steady = steady_fps(run[2])
     label = args.operator or "null model"
     print(json.dumps({"size": args.size, "frames": frames, "transcode_s": plain[0], "run_s": run[0],
@@ -127,7 +129,8 @@ def main() -> None:
           f"segments of {args.segment_seconds:g} s\n")
     print("| mode | frames/s whole run | frames/s steady | vs transcode (whole) | peak RSS GiB |\n|---|---|---|---|---|")
     print(f"| plain PyAV transcode, one process | {frames / plain[0]:.2f} | - | 1.00x | {plain[1]:.2f} |")
-    print(f"| `stylebatch video` ({label}) | {frames / run[0]:.2f} | {steady:.2f} | "
+    actors = f", {args.actors} segment actors" if args.actors else ""
+    print(f"| `stylebatch video` ({label}{actors}) | {frames / run[0]:.2f} | {steady:.2f} | "
           f"{plain[0] / run[0]:.2f}x | {run[1]:.2f} |")
 
 
