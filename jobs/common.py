@@ -7,7 +7,7 @@ from typing import Callable
 
 from operators.errors import ConfigError
 from pipeline.run import RunAborted
-from pipeline.settings import DEFAULT_MAX_RETRIES, ModelSettings, PoolSettings
+from pipeline.settings import CPU_ACTORS_MAX, DEFAULT_MAX_RETRIES, ModelSettings, PoolSettings
 from pipeline.storage import parse_storage_options
 
 USAGE_ERROR = 2
@@ -42,7 +42,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="operator option; repeatable; --set preset=NAME picks a preset")
     parser.add_argument("--batch-size", type=int, help="images per forward pass (default: operator's choice)")
     parser.add_argument("--actors", type=int, help="model actors in the pool (default: one per GPU; "
-                        "without GPUs one per core, at most 8, or 1 for video)")
+                        f"without GPUs one per core, at most {CPU_ACTORS_MAX}, or 1 for video)")
     parser.add_argument("--gpus-per-actor", type=float, help="GPUs each actor reserves (default 1 if the cluster has GPUs)")
     parser.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES, metavar="N",
                         help="tries again after a worker died (out of memory, a crash, a lost node) before only "

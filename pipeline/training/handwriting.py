@@ -98,8 +98,8 @@ def train_loop(config: dict[str, Any]) -> None:
         opt_d.load_state_dict(state["opt_d"])
         epoch, step = int(state["epoch"]), int(state["step"])
     elif config["init"]:
-        weights = load_state_dict(config["init"], options_for(config["init"], config["storage_options"]))
-        load_into(unwrap(generator), {name: value.float() for name, value in weights.items()}, config["init"])
+        load_into(unwrap(generator), load_state_dict(config["init"], options_for(config["init"], config["storage_options"])),
+                  config["init"])  # a float16 file loads into the float32 network as the operator loads it
     pairs = heldout_pairs(config["data"], config["data_options"], config["heldout_lines"]) if rank == 0 else []
     shard = ray.train.get_dataset_shard("train")
 
