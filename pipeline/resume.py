@@ -21,10 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import ray
 
 from pipeline.codecs import read_stamp
-from pipeline.manifest import MANIFEST_DIR
+from pipeline.manifest import MANIFEST_DIR, finish_killed_runs
 from pipeline.storage import PARTIAL_SUFFIX, atomic_writer, filesystem, key_of, to_url
 
 STATE_DIR = "state"
@@ -92,18 +91,28 @@ def fold_into_state(output: str, storage_options: Mapping[str, Any], manifests: 
             pq.write_table(pa.table({"key": merged}), f)
 
 
+def fold_runs(output: str, storage_options: Mapping[str, Any], current_run: str, manifests: list[str]) -> None:
+    """Fold `manifests` into the state, with those of runs killed before they could fold their own
+    (any run but `current_run` that left manifest parts)."""
+    fold_into_state(output, storage_options, [*manifests, *finish_killed_runs(output, storage_options, current_run)])
+
+
 class ResumeCheck:
     """Marks listed inputs that are done as `skipped`: in the state with their output present, or
-    not in it but with an output stamped by this config from this input version (a killed run's)."""
+    not in it but with an output stamped by this config from this input version (a killed run's).
 
-    def __init__(self, config_hash: str, done: ray.ObjectRef, output: str, output_options: Mapping[str, Any]) -> None:
-        self.config_hash, self.done, self.output, self.output_options = config_hash, done, output, output_options
-        self._known: pa.Array | None = None  # fetched in the listing task, never on the driver
+    Used in the listing task: on first use it folds killed runs into the state and reads the done
+    keys there, so the driver never holds them and the run starts no task of its own for them."""
+
+    def __init__(self, config_hash: str, run_id: str, output: str, output_options: Mapping[str, Any]) -> None:
+        self.config_hash, self.run_id, self.output, self.output_options = config_hash, run_id, output, output_options
+        self._known: pa.Array | None = None
         self._index: OutputIndex | None = None
 
     def mark_done(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._known is None or self._index is None:
-            self._known = ray.get(self.done)
+            fold_runs(self.output, self.output_options, self.run_id, [])
+            self._known = load_done(self.output, self.output_options, self.config_hash)
             self._index = OutputIndex(filesystem(self.output, self.output_options)[0])
         keys = done_key(pa.array(rows["input"], pa.string()), pa.array(rows["input_version"], pa.string()))
         known = pc.is_in(keys, value_set=self._known).to_numpy(zero_copy_only=False)

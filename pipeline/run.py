@@ -30,13 +30,12 @@ from pipeline.manifest import (
     ManifestWriter,
     Totals,
     failed_rows,
-    finish_killed_runs,
     unrecorded,
 )
 from pipeline.report.build import RunReport, reporting
 from pipeline.report.card import RunCard
 from pipeline.report.pictures import image_pairs
-from pipeline.resume import ResumeCheck, fold_into_state, load_done
+from pipeline.resume import ResumeCheck, fold_runs
 from pipeline.settings import TASK_CPUS, ModelSettings, PoolSettings
 from pipeline.stages import encode_and_write, list_inputs, read_and_decode, typical_input_bytes
 from pipeline.storage import filesystem, normalise, options_for
@@ -286,7 +285,6 @@ def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease, report: RunR
     stream_small_blocks()
     pool = ActorPool.for_cluster(cfg.pool, plan.spec)
     started = time.perf_counter()
-    done = _done_inputs.options(num_cpus=TASK_CPUS).remote(plan.output, plan.output_options, run_id, plan.config_hash)
     totals = Totals(run_id=run_id, operator=plan.spec.name, config_hash=plan.config_hash)
     writer = ManifestWriter(plan.output, run_id, plan.output_options)
     constants = {"operator": plan.spec.name, "config_hash": plan.config_hash, "run_id": run_id}
@@ -298,7 +296,7 @@ def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease, report: RunR
         fn_kwargs={"output": plan.output, "fmt": cfg.fmt, "storage_options": plan.input_options,
                    "companion": plan.companion, "limit": cfg.limit or None,
                    "journal": ListingJournal(writer.parts_url, plan.output_options, constants),
-                   "resume": ResumeCheck(plan.config_hash, done, plan.output, plan.output_options) if cfg.resume else None},
+                   "resume": ResumeCheck(plan.config_hash, run_id, plan.output, plan.output_options) if cfg.resume else None},
     )
     with recording_on_abort(writer, totals):
         _record(_batches(_chain(listed, plan, cfg, pool)), writer, totals, constants)
@@ -316,13 +314,6 @@ def _run(plan: Plan, cfg: ConvertConfig, run_id: str, lease: Lease, report: RunR
     report.pictures(image_pairs, writer.parts_url, plan.input, plan.input_options, plan.output_options,
                     plan.spec.input_mode, report.url, run_id)  # from the listing journal, before `finish` folds it
     manifest, summary = writer.finish(totals)
-    ray.get(ray.remote(fold_into_state).options(num_cpus=TASK_CPUS).remote(plan.output, plan.output_options, [manifest]))
+    ray.get(ray.remote(fold_runs).options(num_cpus=TASK_CPUS).remote(plan.output, plan.output_options, run_id, [manifest]))
     return RunResult(totals, plan.output, manifest, summary, report=report.page_url)
 
-
-@ray.remote
-def _done_inputs(output: str, storage_options: dict[str, Any], run_id: str, config_hash: str) -> pa.Array:
-    """Fold the records of killed runs into the resume state, then read the done keys of this config
-    (in a task: the listing task fetches them, the driver never does)."""
-    fold_into_state(output, storage_options, finish_killed_runs(output, storage_options, run_id))
-    return load_done(output, storage_options, config_hash)

@@ -10,10 +10,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from images import encoded, photo
 
+from pipeline.manifest import ManifestWriter
+from pipeline.resume import load_done
 from pipeline.run import ConvertConfig, convert
 from pipeline.settings import ModelSettings
 
@@ -93,3 +96,20 @@ def test_a_driver_killed_mid_run_is_finished_by_the_same_command(tmp_path: Path,
     assert all(by_name[f"img{i:02d}.png"] in ("converted", "skipped") for i in range(count))
     assert {n for n, s in by_name.items() if s == "skipped"} == written  # converted once, never twice
     assert len(list(out.glob("*.png"))) == count
+
+
+def test_a_run_without_resume_still_folds_a_killed_runs_records(ray_cluster, tmp_path: Path) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    (source / "a.png").write_bytes(encoded(photo(24, 16)))
+    cfg = ConvertConfig(str(source), str(out), ModelSettings("onnx", {"preset": "multistyle26"}), resume=False)
+    killed = ManifestWriter(str(out), "killed", {}, flush_rows=1)
+    killed.add(pa.table({
+        "input": ["/elsewhere/b.png"], "input_version": ["7:1"], "output": [str(out / "b.png")], "status": ["converted"],
+        "error": [""], "operator": ["onnx"], "config_hash": ["h"], "width": [1], "height": [1], "seconds": [0.1],
+        "finished_at": pa.array([0], pa.timestamp("ms", tz="UTC")), "run_id": ["killed"],
+    }))  # its driver dies here: a part and no manifest
+    assert convert(cfg).totals.converted == 1
+    assert json.loads((out / "_manifest" / "killed.json").read_text())["aborted"]
+    assert not (out / "_manifest" / "_parts").exists()
+    assert load_done(str(out), {}, "h").to_pylist() == ["/elsewhere/b.png\n7:1"]
