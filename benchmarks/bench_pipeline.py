@@ -4,7 +4,8 @@
 
 Modes, each in its own process so that peak memory (RSS summed over every process started after
 the mode began: Ray's daemons and workers included) belongs to that mode alone:
-  bare       the network (AnimeGANv2 generator by default) over tensors already in memory
+  bare       the network (AnimeGANv2 generator by default) over tensors already in memory, in the
+             model actors' memory format and allocator settings
   per-image  the reference test script's loop: PIL load -> forward -> PIL save, one at a time
   local      `convert` local folder -> local folder on a fresh local Ray (started by the run)
   cluster    `convert` as a job on a running single-node cluster (`ray start --head`, which has run
@@ -68,6 +69,9 @@ def make_weights(path: Path, operator: str) -> None:
 def run_bare(args: argparse.Namespace) -> dict:
     import torch
 
+    from pipeline.inference import keep_freed_memory
+
+    keep_freed_memory()  # as the model actors run
     device = torch.device(args.device)
     half = device.type == "cuda"
     net, (low, high) = network(args.operator)

@@ -1,6 +1,7 @@
 """The model step of a run: a pool of actors, each holding one operator model resident on its device."""
 from __future__ import annotations
 
+import ctypes
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -16,11 +17,34 @@ from pipeline.settings import CPU_ACTORS_MAX, TASK_CPUS, PoolSettings
 from pipeline.stages import Batch, objects
 
 
+# glibc's mallopt parameters (malloc.h) and the size up to which freed memory is kept for reuse
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+KEPT_HEAP_BYTES = 1 << 30
+
+
+def keep_freed_memory() -> None:
+    """Make glibc keep freed memory in the process for the next allocation.
+
+    By default an allocation above glibc's mmap threshold (at most 32 MiB: one 64-channel
+    activation at 384x384 is 38 MiB) is mapped fresh from the kernel and unmapped when freed, so
+    every forward pass on a CPU page-faults and zeroes each large activation again. With the
+    thresholds raised, AnimeGANv2 at 384x384 runs 10-15% faster on one core (README, Benchmark).
+    The actor's memory stays at its peak working set between calls instead of dropping back to
+    the weights. Other C libraries (musl) have no mallopt: nothing changes there."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, KEPT_HEAP_BYTES)
+    libc.mallopt(M_TRIM_THRESHOLD, KEPT_HEAP_BYTES)
+
+
 class StylizeActor:
     """Holds one operator model resident on this actor's device; stylizes equal-shape groups."""
 
     def __init__(self, operator: str, options: Mapping[str, Any], storage_options: Mapping[str, Any],
                  max_batch: int, threads: int, max_pixels: int) -> None:
+        keep_freed_memory()
         if threads:
             torch.set_num_threads(threads)
         limit_pixels(max_pixels)  # style images and maps obey the run's --max-pixels too
