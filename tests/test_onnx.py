@@ -30,6 +30,18 @@ def nhwc_negative_model(path: Path, batch: int | str = "n") -> Path:
     return path
 
 
+def nchw_gain_model(path: Path) -> Path:
+    """y = x * gain on an NCHW image, gain an extra 1-element input."""
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["image", "gain"], ["out"])], "gain",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, "h", "w"]),
+         helper.make_tensor_value_info("gain", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    return path
+
+
 def build(**settings: str):
     return SPEC.build(SPEC.resolve(settings), "cpu", {})
 
@@ -43,6 +55,19 @@ def test_nhwc_minus_one_to_one_with_size_multiple(tmp_path: Path, batch) -> None
     assert out.shape == images.shape
     # In [-1, 1], negation maps v to 255 - v (within rounding).
     assert np.abs(out.astype(int) - (255 - images.astype(int))).max() <= 1
+
+
+@pytest.mark.parametrize("gain", [1.0, 1.7])
+def test_nchw_output_is_rounded_saturated_and_cropped(tmp_path: Path, gain: float) -> None:
+    model = nchw_gain_model(tmp_path / "gain.onnx")
+    stylize = build(weights=str(model), layout="NCHW", value_range="0,1", size_multiple="4", constants=f"gain={gain}")
+    images = np.stack([photo(37, 21, seed=s) for s in range(2)])
+    out = stylize(images)
+    expected = np.clip(np.rint(images.astype(np.float64) * gain), 0, 255)
+    assert out.shape == images.shape and out.dtype == np.uint8
+    assert np.abs(out - expected).max() <= (0 if gain == 1.0 else 1)  # identity exact; a tie may round either way
+    if gain > 1:
+        assert (out == 255).any()  # saturated, not wrapped
 
 
 def test_constant_input_is_used(tmp_path: Path) -> None:

@@ -108,8 +108,8 @@ class SegmentActor(StylizeActor):
             encoder = _Worker(lambda: _drain(styled, stop), None, stop, consume=encode)
             try:
                 for frames in _drain(decoded, stop):
-                    out = np.concatenate([self.stylize(frames[k : k + self.max_batch])
-                                          for k in range(0, len(frames), self.max_batch)])
+                    pieces = [self.stylize(frames[k : k + self.max_batch]) for k in range(0, len(frames), self.max_batch)]
+                    out = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
                     _put(styled, (frames, out), stop)
                 _put(styled, _END, stop)
                 encoder.join()
