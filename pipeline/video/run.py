@@ -149,7 +149,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
                         flicker_sums[key] += float((batch[key] * lengths).sum())
                     _record(writer, totals, [int(s) for s in batch["segment"]], list(batch["status"]),
                             list(batch["error"]), segments, names, plan, info, run_id, config_hash,
-                            [float(s) for s in batch["seconds"]])
+                            [float(s) for s in batch["seconds"]], [int(t) for t in batch["finished_at"]])
                     recorded.update(int(s) for s in batch["segment"])
                 lease.check()
             lost = [row["segment"] for row in todo if row["segment"] not in recorded]
@@ -182,9 +182,9 @@ def convert_video(cfg: VideoConfig) -> RunResult:
 
 def _record(writer: ManifestWriter, totals: Totals, indices: list[int], statuses: list[str], errors: list[str],
             segments: list[tuple[int, int]], names: list[str], plan: Plan, info: VideoInfo, run_id: str,
-            config_hash: str, seconds: list[float] | None = None) -> None:
+            config_hash: str, seconds: list[float] | None = None, finished_at: list[int] | None = None) -> None:
     """Manifest rows for segments: input is VIDEO#frames=a-b, output the segment file, seconds the time
-    its actor spent on it."""
+    its actor spent on it, finished_at when its actor finished it (epoch ms; by default now)."""
     if not indices:
         return
     fs_work = filesystem(names[0], plan.output_options)[0]
@@ -196,7 +196,7 @@ def _record(writer: ManifestWriter, totals: Totals, indices: list[int], statuses
         "operator": [plan.spec.name] * len(indices), "config_hash": [config_hash] * len(indices),
         "width": [info.width] * len(indices), "height": [info.height] * len(indices),
         "seconds": seconds or [0.0] * len(indices),
-        "finished_at": pa.array([time.time_ns() // 1_000_000] * len(indices), pa.timestamp("ms", tz="UTC")),
+        "finished_at": pa.array(finished_at or [time.time_ns() // 1_000_000] * len(indices), pa.timestamp("ms", tz="UTC")),
         "run_id": [run_id] * len(indices),
     }))
     for status in statuses:

@@ -59,7 +59,8 @@ class SegmentJob:
 
 class SegmentActor(StylizeActor):
     """The image pipeline's resident model, given a whole segment a call: it decodes, stylizes and
-    encodes the segment to WORK/seg-NNNNNN.mp4, streaming; returns status and flicker figures."""
+    encodes the segment to WORK/seg-NNNNNN.mp4, streaming; returns status, flicker figures, the seconds
+    it took and when it finished."""
 
     def __init__(self, job: SegmentJob, **model: Any) -> None:
         super().__init__(**model)
@@ -73,6 +74,7 @@ class SegmentActor(StylizeActor):
     def __call__(self, batch: Batch) -> Batch:
         statuses, errors = batch["status"].copy(), batch["error"].copy()
         figures = {key: np.zeros(len(statuses)) for key in ("flicker_in", "flicker_raw", "flicker_out", "seconds")}
+        figures["finished_at"] = np.zeros(len(statuses), np.int64)
         for i, (segment, start, end) in enumerate(zip(batch["segment"], batch["start"], batch["end"])):
             began = time.perf_counter()
             try:
@@ -82,6 +84,7 @@ class SegmentActor(StylizeActor):
             except Exception as exc:  # a bad segment (decode, model, encode) fails alone
                 statuses[i], errors[i] = "failed", f"{type(exc).__name__}: {exc}"  # the row's input names its frames
             figures["seconds"][i] = time.perf_counter() - began
+            figures["finished_at"][i] = time.time_ns() // 1_000_000  # here, not when the driver hears of it
         return {**batch, "status": statuses, "error": errors, **figures,
                 "codecs": np.array([self.codecs] * len(statuses), object)}
 
