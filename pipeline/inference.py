@@ -16,7 +16,6 @@ from operators.tensors import limit_pixels
 from pipeline.settings import CPU_ACTORS_MAX, TASK_CPUS, PoolSettings
 from pipeline.stages import Batch, objects
 
-
 # glibc's mallopt parameters (malloc.h) and the size up to which freed memory is kept for reuse
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 KEPT_HEAP_BYTES = 1 << 30
