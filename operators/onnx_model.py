@@ -147,7 +147,7 @@ class OnnxStylizer:
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """The float input is written in one pass (layout change and scaling together) into a buffer
-        kept between calls, and the output is scaled in place: at 1080p fresh float arrays and
+        kept between calls, and the output converted by `_to_images`: at 1080p fresh float arrays and
         separate passes cost more than an identity graph itself."""
         n, h, w, _ = images.shape
         pad_h, pad_w = (-h) % self.multiple, (-w) % self.multiple
