@@ -15,14 +15,13 @@ from operators.registry import get_operator
 SPEC = get_operator("onnx")
 
 
-def nhwc_negative_model(path: Path, batch: int | str = "n") -> Path:
-    """y = -x * gain on an NHWC image (an AnimeGANv3-style signature), gain an extra 1-element input."""
+def saved_model(path: Path, nodes: list, name: str, shape: list, batch: int | str = "n") -> Path:
+    """A graph of `nodes` from input `image` (and a 1-element `gain`) to output `out`, both of `[batch, *shape]`."""
     graph = helper.make_graph(
-        [helper.make_node("Mul", ["image", "gain"], ["scaled"]), helper.make_node("Neg", ["scaled"], ["out"])],
-        "negative",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, "h", "w", 3]),
+        nodes, name,
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, *shape]),
          helper.make_tensor_value_info("gain", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [batch, "h", "w", 3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [batch, *shape])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.checker.check_model(model)
@@ -30,16 +29,15 @@ def nhwc_negative_model(path: Path, batch: int | str = "n") -> Path:
     return path
 
 
+def nhwc_negative_model(path: Path, batch: int | str = "n") -> Path:
+    """y = -x * gain on an NHWC image (an AnimeGANv3-style signature), gain an extra 1-element input."""
+    return saved_model(path, [helper.make_node("Mul", ["image", "gain"], ["scaled"]),
+                              helper.make_node("Neg", ["scaled"], ["out"])], "negative", ["h", "w", 3], batch)
+
+
 def nchw_gain_model(path: Path) -> Path:
     """y = x * gain on an NCHW image, gain an extra 1-element input."""
-    graph = helper.make_graph(
-        [helper.make_node("Mul", ["image", "gain"], ["out"])], "gain",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, "h", "w"]),
-         helper.make_tensor_value_info("gain", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 3, "h", "w"])],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
-    return path
+    return saved_model(path, [helper.make_node("Mul", ["image", "gain"], ["out"])], "gain", [3, "h", "w"])
 
 
 def build(**settings: str):
