@@ -1,18 +1,20 @@
 """`stylebatch video` against a plain single-process PyAV transcode (decode, libx264 encode, same
 settings) of the same generated movie, on one machine in one run; each in its own process.
 
-    python benchmarks/bench_video.py --size 1920x1080 --seconds 10 --segment-seconds 2
+    python benchmarks/bench_video.py --size 1920x1080 --seconds 60 --segment-seconds 10 --repeat 3
 
 The movie is generated: a moving pattern with a sine-tone AAC track, keyframes every second. The
 model is the null model (an identity ONNX graph through the `onnx` operator) unless `--operator`
 and `--set` name another. Reported: whole-run frames/s (process start to exit, Ray start-up
-included), steady frames/s (segments after the first, from the manifest), peak RSS of all processes.
+included), steady frames/s (first segment's start to last segment's finish, from the manifest), peak
+RSS of all processes.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,14 +87,14 @@ def measured(command: list[str]) -> tuple[float, float, str]:
 
 
 def steady_fps(stdout: str) -> float:
-    """Frames/s of the segments after the first, from the run's manifest."""
+    """Frames/s from the first segment's start to the last one's finish, from the run's manifest
+    (each row's finish time less the seconds its actor spent on it): the run without Ray's start-up
+    and the join, whatever the number of segments in flight at once."""
     manifest = re.search(r"manifest: (\S+)", stdout).group(1)
-    rows = sorted(pq.read_table(manifest).to_pylist(), key=lambda r: r["finished_at"])
-    if len(rows) < 2:
-        return float("nan")
-    frames = sum(int(r["input"].rsplit("-", 1)[1]) - int(r["input"].rsplit("=", 1)[1].split("-")[0]) + 1
-                 for r in rows[1:])
-    return frames / (rows[-1]["finished_at"] - rows[0]["finished_at"]).total_seconds()
+    rows = pq.read_table(manifest).to_pylist()
+    frames = sum(int(r["input"].rsplit("-", 1)[1]) - int(r["input"].rsplit("=", 1)[1].split("-")[0]) + 1 for r in rows)
+    first_start = min(r["finished_at"].timestamp() - r["seconds"] for r in rows)
+    return frames / (max(r["finished_at"].timestamp() for r in rows) - first_start)
 
 
 def main() -> None:
@@ -105,33 +107,40 @@ def main() -> None:
     parser.add_argument("--operator", help="default: the null model")
     parser.add_argument("--set", dest="settings", action="append", default=[], help="operator options")
     parser.add_argument("--actors", type=int, help="segment actors (default: the video command's own)")
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved (transcode, run) pairs")
     parser.add_argument("--transcode", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.transcode:
         transcode(*args.transcode, args.crf, args.preset)
         return
     width, height = map(int, args.size.split("x"))
+    pairs = []
     with tempfile.TemporaryDirectory() as work:
         source = Path(work) / "input.mp4"
         frames = make_input(source, width, height, args.seconds)
         model = (["--operator", args.operator] + [a for pair in args.settings for a in ("--set", pair)]
                  if args.operator else ["--operator", "onnx", "--weights", str(identity_model(Path(work) / "null.onnx"))])
-        plain = measured([sys.executable, __file__, "--transcode", str(source), str(Path(work) / "plain.mp4"),
-                          "--crf", str(args.crf), "--preset", args.preset])
-        run = measured([sys.executable, "-m", "jobs.video", str(source), str(Path(work) / "styled.mp4"), *model,
-                        "--segment-seconds", str(args.segment_seconds), "--crf", str(args.crf), "--preset", args.preset,
-                        *(["--actors", str(args.actors)] if args.actors else [])])
-        steady = steady_fps(run[2])
+        for attempt in range(args.repeat):  # interleaved: this machine's speed drifts between minutes
+            plain = measured([sys.executable, __file__, "--transcode", str(source), str(Path(work) / "plain.mp4"),
+                              "--crf", str(args.crf), "--preset", args.preset])
+            run = measured([sys.executable, "-m", "jobs.video", str(source), str(Path(work) / f"styled{attempt}.mp4"),
+                            *model, "--segment-seconds", str(args.segment_seconds), "--crf", str(args.crf),
+                            "--preset", args.preset, *(["--actors", str(args.actors)] if args.actors else [])])
+            pairs.append((plain, run, steady_fps(run[2])))
+            print(json.dumps({"size": args.size, "frames": frames, "transcode_s": plain[0], "run_s": run[0],
+                              "steady_fps": pairs[-1][2], "transcode_gib": plain[1], "run_gib": run[1]}), flush=True)
     label = args.operator or "null model"
-    print(json.dumps({"size": args.size, "frames": frames, "transcode_s": plain[0], "run_s": run[0],
-                      "steady_fps": steady, "transcode_gib": plain[1], "run_gib": run[1]}))
-    print(f"\n{label}, {args.size}, {frames} frames, x264 crf {args.crf} preset {args.preset}, "
-          f"segments of {args.segment_seconds:g} s\n")
-    print("| mode | frames/s whole run | frames/s steady | vs transcode (whole) | peak RSS GiB |\n|---|---|---|---|---|")
-    print(f"| plain PyAV transcode, one process | {frames / plain[0]:.2f} | - | 1.00x | {plain[1]:.2f} |")
     actors = f", {args.actors} segment actors" if args.actors else ""
-    print(f"| `stylebatch video` ({label}{actors}) | {frames / run[0]:.2f} | {steady:.2f} | "
-          f"{plain[0] / run[0]:.2f}x | {run[1]:.2f} |")
+    print(f"\n{label}{actors}, {args.size}, {frames} frames, x264 crf {args.crf} preset {args.preset}, "
+          f"segments of {args.segment_seconds:g} s\n")
+    print("| pair | transcode frames/s | `stylebatch video` frames/s whole run | vs transcode (whole) | "
+          "frames/s steady (vs transcode) | peak RSS GiB (transcode, run) |\n|---|---|---|---|---|---|")
+    for attempt, (plain, run, steady) in enumerate(pairs, 1):
+        transcode_fps = frames / plain[0]
+        print(f"| {attempt} | {transcode_fps:.2f} | {frames / run[0]:.2f} | {plain[0] / run[0]:.2f}x | "
+              f"{steady:.2f} ({steady / transcode_fps:.2f}x) | {plain[1]:.2f}, {run[1]:.2f} |")
+    if len(pairs) > 1:
+        print(f"\nmedian whole-run ratio {statistics.median(p[0][0] / p[1][0] for p in pairs):.2f}x")
 
 
 if __name__ == "__main__":

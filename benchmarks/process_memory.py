@@ -8,19 +8,21 @@ import psutil
 
 
 class PeakMemory:
-    """Samples RSS every `interval` s: summed over every process created after `start()` (Ray's
-    daemons and workers included) and, when `pid` is given, of that one process (the driver)."""
+    """Samples RSS every `interval` s: summed over every process that did not exist when sampling
+    began (Ray's daemons and workers included) or is `pid`, and of that one process alone (the
+    driver). Processes are told apart by pid, not by start time: psutil's start times derive from
+    the boot time in whole seconds and can be a second early."""
 
     def __init__(self, pid: int | None = None, interval: float = 0.2) -> None:
         self.pid, self.interval = pid, interval
         self.total = 0
         self.process = 0
-        self._born = time.time() - 0.5
+        self._before: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def __enter__(self) -> "PeakMemory":
-        self._born = time.time() - 0.5
+        self._before = set(psutil.pids()) - {self.pid}
         self._thread.start()
         return self
 
@@ -31,9 +33,9 @@ class PeakMemory:
     def _sample(self) -> None:
         while not self._stop.is_set():
             total = 0
-            for p in psutil.process_iter(["pid", "create_time", "memory_info"]):
+            for p in psutil.process_iter(["pid", "memory_info"]):
                 info = p.info
-                if info["create_time"] and info["create_time"] >= self._born and info["memory_info"]:
+                if info["pid"] not in self._before and info["memory_info"]:
                     total += info["memory_info"].rss
                     if info["pid"] == self.pid:
                         self.process = max(self.process, info["memory_info"].rss)

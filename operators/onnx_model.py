@@ -146,25 +146,37 @@ class OnnxStylizer:
         self._input: np.ndarray | None = None  # the float batch, kept between calls of one shape
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        """The float input is written in one pass (layout change and scaling together) into a buffer
-        kept between calls, and the output converted by `_to_images`: at 1080p fresh float arrays and
-        separate passes cost more than an identity graph itself."""
+        """The input is scaled into a float buffer kept between calls of one shape (`_to_floats`) and
+        the output converted back (`_to_images`), each in one OpenCV pass per plane: at 1080p fresh
+        float arrays and numpy's separate, strided passes cost more than an identity graph itself."""
         n, h, w, _ = images.shape
         pad_h, pad_w = (-h) % self.multiple, (-w) % self.multiple
         if pad_h or pad_w:
             mode = "reflect" if pad_h < h and pad_w < w else "edge"
             images = np.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode=mode)
-        if self.layout == "NCHW":
-            images = images.transpose(0, 3, 1, 2)
-        if self._input is None or self._input.shape != images.shape:
-            self._input = np.empty(images.shape, np.float32)
+        planar = self.layout == "NCHW"
+        shape = (n, images.shape[3], images.shape[1], images.shape[2]) if planar else images.shape
+        if self._input is None or self._input.shape != shape:
+            self._input = np.empty(shape, np.float32)
         low, high = self.in_range
-        x = _scaled(images, (high - low) / 255.0, low, self._input)
+        x = _to_floats(images, (high - low) / 255.0, low, planar, self._input)
         chunks = [x[i : i + 1] for i in range(n)] if self.fixed_batch else [x]
         outs = [self.session.run(None, {self.image_input.name: c, **self.constants})[0] for c in chunks]
         out = outs[0] if len(outs) == 1 else np.concatenate(outs)
         low, high = self.out_range
-        return _to_images(out, 255.0 / (high - low), -low * 255.0 / (high - low), self.layout == "NCHW", h, w)
+        return _to_images(out, 255.0 / (high - low), -low * 255.0 / (high - low), planar, h, w)
+
+
+def _to_floats(images: np.ndarray, gain: float, offset: float, planar: bool, out: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) uint8 images to `images * gain + offset` in the float32 array `out`, planes
+    first (NCHW) when `planar`: one OpenCV pass per plane, about 1.3x numpy's strided multiply."""
+    for image, target in zip(images, out):
+        if planar:
+            for channel, plane in zip(cv2.split(image), target):
+                cv2.addWeighted(channel, gain, channel, 0.0, offset, dst=plane, dtype=cv2.CV_32F)
+        else:
+            cv2.addWeighted(image, gain, image, 0.0, offset, dst=target, dtype=cv2.CV_32F)
+    return out
 
 
 def _to_images(out: np.ndarray, gain: float, offset: float, planar: bool, h: int, w: int) -> np.ndarray:
@@ -179,14 +191,6 @@ def _to_images(out: np.ndarray, gain: float, offset: float, planar: bool, h: int
         else:
             cv2.addWeighted(result[:h, :w], gain, result[:h, :w], 0.0, offset, dst=image, dtype=cv2.CV_8U)
     return images
-
-
-def _scaled(x: np.ndarray, gain: float, offset: float, out: np.ndarray) -> np.ndarray:
-    """`x * gain + offset` written into the float32 array `out` (which may be `x` itself)."""
-    np.multiply(x, np.float32(gain), out=out, casting="unsafe")
-    if offset:
-        out += np.float32(offset)
-    return out
 
 
 SPEC = OperatorSpec(

@@ -120,15 +120,17 @@ class ActorPool:
                    threads=0 if gpus_per_actor else max(1, min(_largest_node_cpus(cpus), cpus // size)),
                    batch_size=batch_size, cpu_tasks=max(1, cpus // 2), max_retries=settings.max_retries)
 
-    def _strategy(self, isolated: bool) -> ray.data.ActorPoolStrategy:
+    def _strategy(self, isolated: bool, calls_per_actor: int) -> ray.data.ActorPoolStrategy:
         """A GPU pool starts whole. A CPU pool starts with one actor and grows as work queues: the
         first actor loads without its siblings' start-up competing for the cores, and the run's
-        first outputs come seconds sooner."""
+        first outputs come seconds sooner. `calls_per_actor` > 1 runs that many calls of an actor at
+        once, in threads (the actor keeps its model to one call at a time)."""
         in_flight = 1 if isolated else None
+        threaded = {"max_concurrent_calls_per_actor": calls_per_actor, "enable_true_multi_threading": calls_per_actor > 1}
         if self.num_gpus:
-            return ray.data.ActorPoolStrategy(size=self.size, max_tasks_in_flight_per_actor=in_flight)
+            return ray.data.ActorPoolStrategy(size=self.size, max_tasks_in_flight_per_actor=in_flight, **threaded)
         return ray.data.ActorPoolStrategy(min_size=1, max_size=self.size, initial_size=1,
-                                          max_tasks_in_flight_per_actor=in_flight)
+                                          max_tasks_in_flight_per_actor=in_flight, **threaded)
 
     def tasks(self) -> dict[str, Any]:
         """`map_batches` arguments of a CPU step beside the pool: bounded concurrency, bounded retries
@@ -137,14 +139,15 @@ class ActorPool:
                 "max_retries": self.max_retries}
 
     def stylize(self, ds: ray.data.Dataset, model: Mapping[str, Any], actor: type = StylizeActor,
-                rows_per_call: int | None = None, isolated: bool = False) -> ray.data.Dataset:
+                rows_per_call: int | None = None, isolated: bool = False, calls_per_actor: int = 1) -> ray.data.Dataset:
         """`ds` through the pool: each `actor` is built from `model` (operator, options,
-        storage_options) and called with `rows_per_call` rows (default: the batch size). `isolated`
-        sends an actor one call at a time, so that an input that kills it costs no other input a try."""
+        storage_options) and called with `rows_per_call` rows (default: the batch size), up to
+        `calls_per_actor` calls at once. `isolated` sends an actor one call at a time, so that an
+        input that kills it costs no other input a try."""
         return ds.map_batches(
             actor,
             batch_size=rows_per_call or self.batch_size,
-            compute=self._strategy(isolated),
+            compute=self._strategy(isolated, calls_per_actor),
             num_gpus=self.num_gpus,
             num_cpus=self.num_cpus,
             fn_constructor_kwargs={**model, "max_batch": self.batch_size, "threads": self.threads},

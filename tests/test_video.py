@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from conftest import BUCKET
 from videos import describe, make_video, moving_pattern
@@ -55,6 +56,9 @@ def test_video_converts_with_frames_duration_and_sound(ray_cluster, tmp_path: Pa
     assert abs(after["duration"] - before["duration"]) <= 1 / 24
     assert (after["width"], after["height"]) == (64, 48) and after["audio"] == 1
     assert abs(after["container_duration"] - before["container_duration"]) <= 0.1
+    spans = sorted((row["finished_at"].timestamp() - row["seconds"], row["finished_at"].timestamp())
+                   for row in pq.read_table(result.manifest).to_pylist())
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))  # one actor, two segments at once
     report = Path(result.report)  # the report: segment timeline, frame pairs, flicker
     assert report.parent == tmp_path / "out" / "movie-styled.mp4.work" / "_report"
     page = report.read_text()

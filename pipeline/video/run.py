@@ -34,7 +34,7 @@ from pipeline.settings import ModelSettings, PoolSettings
 from pipeline.storage import filesystem, to_url
 from pipeline.video.join import join_segments
 from pipeline.video.segments import SEGMENT_NAME, VideoInfo, plan_segments, probe, probe_frames
-from pipeline.video.stylize import SegmentActor, SegmentJob
+from pipeline.video.stylize import SEGMENTS_AT_ONCE, SegmentActor, SegmentJob
 
 PROBE_SECONDS = 120
 SEGMENT_PLAN = "fixed-length"  # in the work area's hash: segments cut by an older plan are never reused
@@ -138,7 +138,8 @@ def convert_video(cfg: VideoConfig) -> RunResult:
                              output_options=plan.output_options, fps=info.fps, crf=cfg.crf, preset=cfg.preset,
                              deflicker=cfg.deflicker, encoder=cfg.encoder, decoder=cfg.decoder, **source)
             ds = pool.stylize(ray.data.from_items(todo).repartition(target_num_rows_per_block=1),
-                              {**plan.model(), "job": job}, actor=SegmentActor, rows_per_call=1)
+                              {**plan.model(), "job": job}, actor=SegmentActor, rows_per_call=1,
+                              calls_per_actor=SEGMENTS_AT_ONCE)
             recorded: set[int] = set()
             with recording_on_abort(writer, totals, unit="segments"):
                 for batch in ds.iter_batches(batch_format="numpy", batch_size=None):

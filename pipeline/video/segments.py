@@ -16,6 +16,7 @@ from pipeline.archives import ArchiveError, ArchiveReader, list_members
 from pipeline.codecs import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from pipeline.storage import filesystem
 from pipeline.video.codec_choice import Encoder
+from pipeline.video.yuv import rgb_to_yuv420p
 
 SEGMENT_NAME = "seg-{:06d}.mp4"
 
@@ -154,7 +155,8 @@ def _fit(frame: np.ndarray, max_side: int) -> np.ndarray:
 
 class VideoWriter:
     """Frames appended chunk by chunk to a video file by `encoder` (no B-frames, so segments join
-    cleanly). The file is opened at the first frame (its size is the frames')."""
+    cleanly), as yuv420p converted by `rgb_to_yuv420p`. The file is opened at the first frame (its
+    size is the frames')."""
 
     def __init__(self, path: str, fps: Fraction, encoder: Encoder) -> None:
         self.path, self.fps, self.encoder = path, fps, encoder
@@ -169,7 +171,7 @@ class VideoWriter:
             self.stream.pix_fmt = "yuv420p"
             self.stream.options = dict(self.encoder.options)
         for array in frames:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(array), format="yuv420p")
             frame.pts = self.count
             self.container.mux(self.stream.encode(frame))
             self.count += 1

@@ -28,6 +28,7 @@ from pipeline.video.temporal import FlickerMeter, Stabiliser
 
 CHUNK_FRAMES = 8
 CHUNKS_IN_FLIGHT = 2
+SEGMENTS_AT_ONCE = 2  # calls of one actor at once: on two cores, 10% more frames/s than one (README)
 _END = object()
 
 
@@ -60,11 +61,16 @@ class SegmentJob:
 class SegmentActor(StylizeActor):
     """The image pipeline's resident model, given a whole segment a call: it decodes, stylizes and
     encodes the segment to WORK/seg-NNNNNN.mp4, streaming; returns status, flicker figures, the seconds
-    it took and when it finished."""
+    it took and when it finished.
+
+    SEGMENTS_AT_ONCE calls run at once, in threads, taking turns at the model: a segment's decoder
+    starts and its encoder drains (x264 holds some 40 frames in its lookahead) while the other one
+    keeps the model and the cores busy."""
 
     def __init__(self, job: SegmentJob, **model: Any) -> None:
         super().__init__(**model)
         self.job = job
+        self.model_turn = threading.Lock()  # one resident model, one forward pass at a time
         has_gpu = bool(ray.get_gpu_ids())
         self.encoder, encoder_why = choose_encoder(job.encoder, has_gpu, job.crf, job.preset)
         self.hwaccel, decoder_why = choose_decoder("cpu" if job.members else job.decoder, has_gpu)
@@ -94,7 +100,8 @@ class SegmentActor(StylizeActor):
         decoded: queue.Queue = queue.Queue(CHUNKS_IN_FLIGHT)
         styled: queue.Queue = queue.Queue(CHUNKS_IN_FLIGHT)
         stop = threading.Event()
-        meters = {key: FlickerMeter() for key in ("flicker_in", "flicker_raw", "flicker_out")}
+        meters = {key: FlickerMeter() for key in ("flicker_in", "flicker_raw")}
+        meters["flicker_out"] = FlickerMeter() if job.deflicker > 0 else meters["flicker_raw"]  # else raw is output
         stabilise = Stabiliser(job.deflicker)
         with tempfile.TemporaryDirectory() as folder:
             local = os.path.join(folder, "segment.mp4")
@@ -103,15 +110,19 @@ class SegmentActor(StylizeActor):
             def encode(item: tuple[np.ndarray, np.ndarray]) -> None:
                 frames, stylized = item
                 smoothed = stabilise(frames, stylized)
-                for key, values in zip(meters, (frames, stylized, smoothed)):
-                    meters[key].add(values)
+                meters["flicker_in"].add(frames)
+                meters["flicker_raw"].add(stylized)
+                if smoothed is not stylized:  # unsmoothed, the output is the raw sequence: measured once
+                    meters["flicker_out"].add(smoothed)
                 writer.write(smoothed)
 
             decoder = _Worker(lambda: _chunks(job.frames(start, end, self.hwaccel), chunk), decoded, stop)
             encoder = _Worker(lambda: _drain(styled, stop), None, stop, consume=encode)
             try:
                 for frames in _drain(decoded, stop):
-                    pieces = [self.stylize(frames[k : k + self.max_batch]) for k in range(0, len(frames), self.max_batch)]
+                    with self.model_turn:
+                        pieces = [self.stylize(frames[k : k + self.max_batch])
+                                  for k in range(0, len(frames), self.max_batch)]
                     out = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
                     _put(styled, (frames, out), stop)
                 _put(styled, _END, stop)
