@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 
 from jobs.common import module_main, run_command
-from operators.registry import OPERATORS
+from operators.registry import built_in_operators
 
 
 def describe() -> str:
     """A readable listing of every registered operator."""
     lines = []
-    for spec in OPERATORS.values():
+    for spec in built_in_operators():
         lines.append(f"{spec.name}: {spec.summary}")
         lines.append(f"  input {spec.input_mode}, {spec.method}, preferred GPU batch {spec.batch_size}")
         for option in spec.options:

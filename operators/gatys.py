@@ -14,13 +14,13 @@ import torch
 
 from operators.errors import ConfigError
 from operators.files import read_bytes, require_file
+from operators.images import load_rgb
 from operators.losses import content_loss, gatys_style_layer_loss, gram_matrix
 from operators.optimize import OPTIMIZERS, optimise_image
 from operators.spec import OperatorSpec, Option
 from operators.tensors import (
     fit_longer_side,
     keep_colors,
-    load_rgb,
     pick_device,
     resize,
     to_tensor,

@@ -26,9 +26,10 @@ from operators.errors import ConfigError
 from operators.files import read_bytes, require_file
 from operators.gatys import OPTIONS as GATYS_OPTIONS
 from operators.gatys import GatysStylizer, split_list
+from operators.images import load_rgb
 from operators.losses import gram_matrix
 from operators.spec import Companion, OperatorSpec, Option
-from operators.tensors import load_rgb, resize, to_tensor
+from operators.tensors import resize, to_tensor
 
 MODES = ("region", "mask", "patch", "doodle")
 MIN_REGION_SHARE = 0.005

@@ -5,8 +5,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from operators.errors import ConfigError
-
 
 def to_tensor(images: np.ndarray, device: torch.device, low: float, high: float, dtype: torch.dtype) -> torch.Tensor:
     """(N, H, W, C) uint8 to (N, C, H, W) in [low, high] on `device`."""
@@ -46,30 +44,6 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
-
-
-_max_pixels = 40_000_000  # the pipeline's default --max-pixels
-
-
-def limit_pixels(max_pixels: int) -> None:
-    """Make `load_rgb` in this process refuse images over `max_pixels` (a run's --max-pixels)."""
-    global _max_pixels
-    _max_pixels = max_pixels
-
-
-def load_rgb(data: bytes) -> np.ndarray:
-    """Image file bytes (a style image, a map) to an upright (H, W, 3) uint8 array. The size in the
-    header is checked before any pixel is decoded; Pillow's own bomb guard stays on as well."""
-    import io
-
-    from PIL import Image, ImageOps
-
-    with Image.open(io.BytesIO(data)) as img:
-        width, height = img.size
-        if width * height > _max_pixels:
-            raise ConfigError(f"a style image or map of {width}x{height} = {width * height:,} pixels is over the "
-                              f"limit of {_max_pixels:,} (--max-pixels): shrink it, or raise the limit")
-        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

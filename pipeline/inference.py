@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import ctypes
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 import ray
-import torch
 
+from operators.images import limit_pixels
 from operators.registry import get_operator
 from operators.spec import OperatorSpec
-from operators.tensors import limit_pixels
 from pipeline.settings import CPU_ACTORS_MAX, TASK_CPUS, PoolSettings
 from pipeline.stages import Batch, objects
 
@@ -44,10 +44,11 @@ class StylizeActor:
     def __init__(self, operator: str, options: Mapping[str, Any], storage_options: Mapping[str, Any],
                  max_batch: int, threads: int, max_pixels: int) -> None:
         keep_freed_memory()
-        if threads:
-            torch.set_num_threads(threads)
+        spec = get_operator(operator)  # imports its module, and torch only if the operator uses it
+        if threads and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
         limit_pixels(max_pixels)  # style images and maps obey the run's --max-pixels too
-        self.stylize = get_operator(operator).build(options, "auto", storage_options)
+        self.stylize = spec.build(options, "auto", storage_options)
         self.max_batch = max_batch
 
     def __call__(self, batch: Batch) -> Batch:

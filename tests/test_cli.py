@@ -25,6 +25,7 @@ def test_operators_lists_options_and_presets() -> None:
     assert code == 0
     assert "animegan:" in out and "--set align_corners=False" in out and "paprika" in out
     assert "onnx:" in out and "multistyle26" in out
+    assert all(f"{name}:" in out for name in ("fast-nst", "gatys", "regional-nst", "handwriting"))
 
 
 @pytest.mark.parametrize(

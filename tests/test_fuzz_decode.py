@@ -11,7 +11,7 @@ import pytest
 from images import encoded, photo
 
 from operators.errors import ConfigError
-from operators.tensors import limit_pixels, load_rgb
+from operators.images import limit_pixels, load_rgb
 from pipeline.codecs import DecodeError, decode_image
 from pipeline.run import ConvertConfig, convert
 from pipeline.settings import ModelSettings

@@ -1,5 +1,5 @@
 """The architecture as the tree shows it: imports run jobs -> pipeline -> operators, operators know
-nothing of Ray, and the CPU task modules start without torch."""
+nothing of Ray, and the CPU task modules (and any `onnx` run) start without torch."""
 from __future__ import annotations
 
 import ast
@@ -37,3 +37,12 @@ def test_cpu_task_modules_do_not_import_torch() -> None:
             "print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_onnx_run_never_imports_torch() -> None:
+    """The driver of a command and an `onnx` model actor import only the operator they run: torch
+    costs seconds of every start (operators are looked up by name, their modules imported on use)."""
+    code = ("import sys, jobs.cli, jobs.convert, jobs.video, pipeline.video.stylize; "
+            "from operators.registry import get_operator; get_operator('onnx'); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -16,7 +16,8 @@ from operators.fast_nst import (
     style_targets,
 )
 from operators.files import read_bytes, require_file
-from operators.tensors import load_rgb, resize, to_tensor
+from operators.images import load_rgb
+from operators.tensors import resize, to_tensor
 from operators.vgg import check_vgg, load_vgg
 from pipeline.storage import normalise, options_for
 from pipeline.training.trainer import (
