@@ -1,18 +1,21 @@
 """`stylebatch video` against a plain single-process PyAV transcode (decode, libx264 encode, same
 settings) of the same generated movie, on one machine in one run; each in its own process.
 
-    python benchmarks/bench_video.py --size 1920x1080 --seconds 60 --segment-seconds 10 --repeat 3
+    python benchmarks/bench_video.py --size 1920x1080 --seconds 60 --segment-seconds 10 --repeat 2 --modes local cluster
 
 The movie is generated: a moving pattern with a sine-tone AAC track, keyframes every second. The
 model is the null model (an identity ONNX graph through the `onnx` operator) unless `--operator`
-and `--set` name another. Reported: whole-run frames/s (process start to exit, Ray start-up
-included), steady frames/s (first segment's start to last segment's finish, from the manifest), peak
-RSS of all processes.
+and `--set` name another. Modes: `local`, the command starting its own Ray (as on a laptop);
+`cluster`, the command as a job on a single-node head started just before it (as `ray job submit`
+runs it: the head's start is not timed, its processes' memory is counted). Reported: whole-run
+frames/s (process start to exit, Ray start-up or connection included), steady frames/s (first
+segment's start to last segment's finish, from the manifest), peak RSS of all processes.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -29,6 +32,7 @@ from null_model import identity_model
 from process_memory import PeakMemory
 
 FPS = 24
+MODES = {"local": "local, started by the run", "cluster": "job on a running head"}
 
 
 def make_input(path: Path, width: int, height: int, seconds: float, cycle: int | None = None) -> int:
@@ -76,14 +80,26 @@ def transcode(source: str, target: str, crf: int, preset: str) -> None:
         out.mux(video.encode(None))
 
 
-def measured(command: list[str]) -> tuple[float, float, str]:
-    """(seconds, peak GiB of all its processes, stdout) of one child process."""
-    start = time.perf_counter()
+def measured(command: list[str], on_cluster: bool = False) -> tuple[float, float, str]:
+    """(seconds, peak GiB of all its processes, stdout) of one child process. `on_cluster`: a head
+    node is started first and the child runs as a job on it (RAY_ADDRESS), as `ray job submit` runs
+    it; its seconds leave out the head's start, its memory counts the head's processes."""
+    ray_cli = str(Path(sys.executable).parent / "ray")
     with PeakMemory() as memory:
-        done = subprocess.run(command, capture_output=True, text=True)
+        if on_cluster:
+            subprocess.run([ray_cli, "start", "--head", f"--num-cpus={os.cpu_count()}", "--include-dashboard=false",
+                            "--disable-usage-stats"], check=True, capture_output=True)
+        try:
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True,
+                                  env={**os.environ, "RAY_ADDRESS": "auto"} if on_cluster else None)
+            seconds = time.perf_counter() - start
+        finally:
+            if on_cluster:
+                subprocess.run([ray_cli, "stop", "--force"], capture_output=True)
     if done.returncode:
         raise RuntimeError(f"{command} exited {done.returncode}:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - start, memory.total / 2**30, done.stdout
+    return seconds, memory.total / 2**30, done.stdout
 
 
 def steady_fps(stdout: str) -> float:
@@ -107,40 +123,46 @@ def main() -> None:
     parser.add_argument("--operator", help="default: the null model")
     parser.add_argument("--set", dest="settings", action="append", default=[], help="operator options")
     parser.add_argument("--actors", type=int, help="segment actors (default: the video command's own)")
-    parser.add_argument("--repeat", type=int, default=1, help="interleaved (transcode, run) pairs")
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds: a transcode, then each mode")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=["local"])
     parser.add_argument("--transcode", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.transcode:
         transcode(*args.transcode, args.crf, args.preset)
         return
     width, height = map(int, args.size.split("x"))
-    pairs = []
+    rows = []  # (pair, mode, transcode, run, steady)
     with tempfile.TemporaryDirectory() as work:
         source = Path(work) / "input.mp4"
         frames = make_input(source, width, height, args.seconds)
         model = (["--operator", args.operator] + [a for pair in args.settings for a in ("--set", pair)]
                  if args.operator else ["--operator", "onnx", "--weights", str(identity_model(Path(work) / "null.onnx"))])
-        for attempt in range(args.repeat):  # interleaved: this machine's speed drifts between minutes
+        for attempt in range(1, args.repeat + 1):  # interleaved: this machine's speed drifts between minutes
             plain = measured([sys.executable, __file__, "--transcode", str(source), str(Path(work) / "plain.mp4"),
                               "--crf", str(args.crf), "--preset", args.preset])
-            run = measured([sys.executable, "-m", "jobs.video", str(source), str(Path(work) / f"styled{attempt}.mp4"),
-                            *model, "--segment-seconds", str(args.segment_seconds), "--crf", str(args.crf),
-                            "--preset", args.preset, *(["--actors", str(args.actors)] if args.actors else [])])
-            pairs.append((plain, run, steady_fps(run[2])))
-            print(json.dumps({"size": args.size, "frames": frames, "transcode_s": plain[0], "run_s": run[0],
-                              "steady_fps": pairs[-1][2], "transcode_gib": plain[1], "run_gib": run[1]}), flush=True)
+            for mode in args.modes:
+                run = measured([sys.executable, "-m", "jobs.video", str(source),
+                                str(Path(work) / f"styled-{mode}-{attempt}.mp4"), *model,
+                                "--segment-seconds", str(args.segment_seconds), "--crf", str(args.crf),
+                                "--preset", args.preset, *(["--actors", str(args.actors)] if args.actors else [])],
+                               on_cluster=mode == "cluster")
+                rows.append((attempt, mode, plain, run, steady_fps(run[2])))
+                print(json.dumps({"size": args.size, "frames": frames, "mode": mode, "transcode_s": plain[0],
+                                  "run_s": run[0], "steady_fps": rows[-1][4], "transcode_gib": plain[1],
+                                  "run_gib": run[1]}), flush=True)
     label = args.operator or "null model"
     actors = f", {args.actors} segment actors" if args.actors else ""
     print(f"\n{label}{actors}, {args.size}, {frames} frames, x264 crf {args.crf} preset {args.preset}, "
           f"segments of {args.segment_seconds:g} s\n")
-    print("| pair | transcode frames/s | `stylebatch video` frames/s whole run | vs transcode (whole) | "
-          "frames/s steady (vs transcode) | peak RSS GiB (transcode, run) |\n|---|---|---|---|---|---|")
-    for attempt, (plain, run, steady) in enumerate(pairs, 1):
+    print("| pair | Ray | transcode frames/s | `stylebatch video` frames/s whole run | vs transcode (whole) | "
+          "frames/s steady (vs transcode) | peak RSS GiB (transcode, run) |\n|---|---|---|---|---|---|---|")
+    for attempt, mode, plain, run, steady in rows:
         transcode_fps = frames / plain[0]
-        print(f"| {attempt} | {transcode_fps:.2f} | {frames / run[0]:.2f} | {plain[0] / run[0]:.2f}x | "
+        print(f"| {attempt} | {MODES[mode]} | {transcode_fps:.2f} | {frames / run[0]:.2f} | {plain[0] / run[0]:.2f}x | "
               f"{steady:.2f} ({steady / transcode_fps:.2f}x) | {plain[1]:.2f}, {run[1]:.2f} |")
-    if len(pairs) > 1:
-        print(f"\nmedian whole-run ratio {statistics.median(p[0][0] / p[1][0] for p in pairs):.2f}x")
+    for mode in args.modes:
+        ratios = [plain[0] / run[0] for _, m, plain, run, _ in rows if m == mode]
+        print(f"\n{MODES[mode]}: median whole-run ratio {statistics.median(ratios):.2f}x over {len(ratios)} pairs")
 
 
 if __name__ == "__main__":

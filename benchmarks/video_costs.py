@@ -1,0 +1,100 @@
+"""Where a video run's CPU time goes: each step of a segment's path on its own, CPU seconds per
+frame (all threads of this process), over the same generated clip that bench_video.py uses.
+
+    python benchmarks/video_costs.py --size 1920x1080 --frames 96
+
+Steps: decode (PyAV, frame threads as the pipeline sets them), YUV to RGB (swscale, as the decode
+step does), the null model (the `onnx` operator's conversions and an identity graph, 8 frames a
+call), RGB to YUV (the pipeline's `rgb_to_yuv420p`, and swscale's for comparison), libx264 encode
+of YUV frames (crf 18 preset medium, no B-frames). A plain transcode needs decode and encode; the
+pipeline adds the rest.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import av
+import numpy as np
+from bench_video import make_input
+from null_model import identity_model
+
+from operators.registry import get_operator
+from pipeline.inference import keep_freed_memory
+from pipeline.video.yuv import rgb_to_yuv420p
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def per_frame(step: Callable[[], object], frames: int, repeat: int) -> float:
+    """Least CPU milliseconds per frame over `repeat` runs of `step` (after one warm-up run)."""
+    step()
+    best = float("inf")
+    for _ in range(repeat):
+        start = cpu_seconds()
+        step()
+        best = min(best, (cpu_seconds() - start) / frames * 1000)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--frames", type=int, default=96)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    width, height = map(int, args.size.split("x"))
+    keep_freed_memory()  # as in a model actor
+    with tempfile.TemporaryDirectory() as work:
+        source = Path(work) / "input.mp4"
+        make_input(source, width, height, args.frames / 24)
+        spec = get_operator("onnx")
+        model = spec.build(spec.resolve({"weights": str(identity_model(Path(work) / "null.onnx"))}), "cpu", {})
+
+        def decode(rgb: bool = False) -> list:
+            with av.open(str(source)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                return [frame.to_ndarray(format="rgb24") if rgb else frame for frame in container.decode(stream)]
+
+        frames = decode()
+        rgb = np.stack([frame.to_ndarray(format="rgb24") for frame in frames])
+        yuv = [rgb_to_yuv420p(image) for image in rgb]
+
+        def encode() -> None:
+            with av.open(str(Path(work) / "out.mp4"), "w") as out:
+                stream = out.add_stream("libx264", rate=24)
+                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                stream.options = {"crf": "18", "preset": "medium", "x264-params": "bframes=0"}
+                for index, planes in enumerate(yuv):
+                    frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+                    frame.pts = index
+                    out.mux(stream.encode(frame))
+                out.mux(stream.encode(None))
+
+        n, repeat = len(frames), args.repeat
+        steps = {
+            "decode": per_frame(decode, n, repeat),
+            "YUV to RGB (swscale)": per_frame(lambda: [f.to_ndarray(format="rgb24") for f in frames], n, repeat),
+            "null model (8 frames a call)": per_frame(lambda: [model(rgb[k : k + 8]) for k in range(0, n, 8)], n, repeat),
+            "RGB to YUV (rgb_to_yuv420p)": per_frame(lambda: [rgb_to_yuv420p(image) for image in rgb], n, repeat),
+            "RGB to YUV (swscale, for comparison)": per_frame(
+                lambda: [av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p") for image in rgb],
+                n, repeat),
+            "x264 crf 18 medium": per_frame(encode, n, repeat),
+        }
+    print(f"\n{args.size}, {n} frames, CPU ms per frame (least of {repeat} runs), {time.strftime('%Y-%m-%d %H:%M')}\n")
+    print("| step | CPU ms per frame |\n|---|---|")
+    for name, ms in steps.items():
+        print(f"| {name} | {ms:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
