@@ -83,7 +83,8 @@ def main() -> None:
         steps = {
             "decode": per_frame(decode, n, repeat),
             "YUV to RGB (swscale)": per_frame(lambda: [f.to_ndarray(format="rgb24") for f in frames], n, repeat),
-            "null model (8 frames a call)": per_frame(lambda: [model(rgb[k : k + 8]) for k in range(0, n, 8)], n, repeat),
+            "null model (8 frames a call)": per_frame(lambda: [model(rgb[k : k + 8]) for k in range(0, n, 8)], n,
+                                                      repeat),
             "RGB to YUV (rgb_to_yuv420p)": per_frame(lambda: [rgb_to_yuv420p(image) for image in rgb], n, repeat),
             "RGB to YUV (swscale, for comparison)": per_frame(
                 lambda: [av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p") for image in rgb],

@@ -127,7 +127,8 @@ class ActorPool:
         first outputs come seconds sooner. `calls_per_actor` > 1 runs that many calls of an actor at
         once, in threads (the actor keeps its model to one call at a time)."""
         in_flight = 1 if isolated else None
-        threaded = {"max_concurrent_calls_per_actor": calls_per_actor, "enable_true_multi_threading": calls_per_actor > 1}
+        threaded = {"max_concurrent_calls_per_actor": calls_per_actor,
+                    "enable_true_multi_threading": calls_per_actor > 1}
         if self.num_gpus:
             return ray.data.ActorPoolStrategy(size=self.size, max_tasks_in_flight_per_actor=in_flight, **threaded)
         return ray.data.ActorPoolStrategy(min_size=1, max_size=self.size, initial_size=1,

@@ -28,7 +28,8 @@ def test_planes_are_swscales_in_pyavs_layout(h: int, w: int) -> None:
     assert ours.shape == theirs.shape == (h * 3 // 2, w)
     assert np.abs(ours[:h].astype(int) - theirs[:h]).max() <= 1
     rows, cols = np.mgrid[0 : h // 2, 0 : w // 2]
-    inside = (rows % 8 > 0) & (rows % 8 < 7) & (cols % 8 > 0) & (cols % 8 < 7)  # a chroma sample and its neighbours in one patch
+    # chroma samples whose neighbours all lie in the same patch
+    inside = (rows % 8 > 0) & (rows % 8 < 7) & (cols % 8 > 0) & (cols % 8 < 7)
     for mine, reference in zip(chroma(ours, h, w), chroma(theirs, h, w)):
         assert np.abs(mine - reference)[inside].max() <= 1
     back = av.VideoFrame.from_ndarray(ours, format="yuv420p").to_ndarray(format="rgb24")
