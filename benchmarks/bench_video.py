@@ -131,7 +131,7 @@ def main() -> None:
         transcode(*args.transcode, args.crf, args.preset)
         return
     width, height = map(int, args.size.split("x"))
-    rows = []  # (pair, mode, transcode, run, steady)
+    rows = []  # (round, mode, transcode, run, steady)
     with tempfile.TemporaryDirectory() as work:
         source = Path(work) / "input.mp4"
         frames = make_input(source, width, height, args.seconds)
@@ -154,7 +154,7 @@ def main() -> None:
     actors = f", {args.actors} segment actors" if args.actors else ""
     print(f"\n{label}{actors}, {args.size}, {frames} frames, x264 crf {args.crf} preset {args.preset}, "
           f"segments of {args.segment_seconds:g} s\n")
-    print("| pair | Ray | transcode frames/s | `stylebatch video` frames/s whole run | vs transcode (whole) | "
+    print("| round | Ray | transcode frames/s | `stylebatch video` frames/s whole run | vs transcode (whole) | "
           "frames/s steady (vs transcode) | peak RSS GiB (transcode, run) |\n|---|---|---|---|---|---|---|")
     for attempt, mode, plain, run, steady in rows:
         transcode_fps = frames / plain[0]
@@ -162,7 +162,7 @@ def main() -> None:
               f"{steady:.2f} ({steady / transcode_fps:.2f}x) | {plain[1]:.2f}, {run[1]:.2f} |")
     for mode in args.modes:
         ratios = [plain[0] / run[0] for _, m, plain, run, _ in rows if m == mode]
-        print(f"\n{MODES[mode]}: median whole-run ratio {statistics.median(ratios):.2f}x over {len(ratios)} pairs")
+        print(f"\n{MODES[mode]}: median whole-run ratio {statistics.median(ratios):.2f}x over {len(ratios)} rounds")
 
 
 if __name__ == "__main__":

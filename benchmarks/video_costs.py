@@ -6,8 +6,8 @@ frame (all threads of this process), over the same generated clip that bench_vid
 Steps: decode (PyAV, frame threads as the pipeline sets them), YUV to RGB (swscale, as the decode
 step does), the null model (the `onnx` operator's conversions and an identity graph, 8 frames a
 call), RGB to YUV (the pipeline's `rgb_to_yuv420p`, and swscale's for comparison), libx264 encode
-of YUV frames (crf 18 preset medium, no B-frames). A plain transcode needs decode and encode; the
-pipeline adds the rest.
+of YUV frames with the pipeline's options (crf 18 preset medium, no B-frames). A plain transcode
+needs decode and encode; the pipeline adds the rest.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from null_model import identity_model
 
 from operators.registry import get_operator
 from pipeline.inference import keep_freed_memory
+from pipeline.video.codec_choice import Encoder
 from pipeline.video.yuv import rgb_to_yuv420p
 
 
@@ -58,21 +59,22 @@ def main() -> None:
         spec = get_operator("onnx")
         model = spec.build(spec.resolve({"weights": str(identity_model(Path(work) / "null.onnx"))}), "cpu", {})
 
-        def decode(rgb: bool = False) -> list:
+        def decode() -> list[av.VideoFrame]:
             with av.open(str(source)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
-                return [frame.to_ndarray(format="rgb24") if rgb else frame for frame in container.decode(stream)]
+                return list(container.decode(stream))
 
         frames = decode()
         rgb = np.stack([frame.to_ndarray(format="rgb24") for frame in frames])
         yuv = [rgb_to_yuv420p(image) for image in rgb]
+        encoder = Encoder.of("libx264", 18, "medium")  # the pipeline's own options for x264
 
         def encode() -> None:
             with av.open(str(Path(work) / "out.mp4"), "w") as out:
-                stream = out.add_stream("libx264", rate=24)
+                stream = out.add_stream(encoder.name, rate=24)
                 stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-                stream.options = {"crf": "18", "preset": "medium", "x264-params": "bframes=0"}
+                stream.options = dict(encoder.options)
                 for index, planes in enumerate(yuv):
                     frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
                     frame.pts = index

@@ -197,7 +197,8 @@ def _record(writer: ManifestWriter, totals: Totals, indices: list[int], statuses
         "operator": [plan.spec.name] * len(indices), "config_hash": [config_hash] * len(indices),
         "width": [info.width] * len(indices), "height": [info.height] * len(indices),
         "seconds": seconds or [0.0] * len(indices),
-        "finished_at": pa.array(finished_at or [time.time_ns() // 1_000_000] * len(indices), pa.timestamp("ms", tz="UTC")),
+        "finished_at": pa.array(finished_at or [time.time_ns() // 1_000_000] * len(indices),
+                                pa.timestamp("ms", tz="UTC")),
         "run_id": [run_id] * len(indices),
     }))
     for status in statuses:

@@ -101,7 +101,8 @@ class SegmentActor(StylizeActor):
         styled: queue.Queue = queue.Queue(CHUNKS_IN_FLIGHT)
         stop = threading.Event()
         meters = {key: FlickerMeter() for key in ("flicker_in", "flicker_raw")}
-        meters["flicker_out"] = FlickerMeter() if job.deflicker > 0 else meters["flicker_raw"]  # else raw is output
+        # unsmoothed, the output is the raw sequence: measured once
+        meters["flicker_out"] = FlickerMeter() if job.deflicker > 0 else meters["flicker_raw"]
         stabilise = Stabiliser(job.deflicker)
         with tempfile.TemporaryDirectory() as folder:
             local = os.path.join(folder, "segment.mp4")
@@ -112,7 +113,7 @@ class SegmentActor(StylizeActor):
                 smoothed = stabilise(frames, stylized)
                 meters["flicker_in"].add(frames)
                 meters["flicker_raw"].add(stylized)
-                if smoothed is not stylized:  # unsmoothed, the output is the raw sequence: measured once
+                if meters["flicker_out"] is not meters["flicker_raw"]:
                     meters["flicker_out"].add(smoothed)
                 writer.write(smoothed)
 
