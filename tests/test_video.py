@@ -20,6 +20,7 @@ from pipeline.video import run as video_run
 from pipeline.video.codec_choice import Encoder, choose_decoder, choose_encoder, opens
 from pipeline.video.run import VideoConfig, convert_video
 from pipeline.video.segments import plan_segments, probe, video_frames
+from pipeline.video.stylize import CHUNK_BYTES, CHUNK_FRAMES, frame_chunks
 
 SETTINGS = {"preset": "multistyle26", "style": "3"}
 
@@ -43,6 +44,16 @@ def test_frames_cut_between_keyframes_are_exact(tmp_path: Path) -> None:
     assert len(cut) == 11 and all(np.array_equal(a, b) for a, b in zip(cut, every[30:41]))
 
 
+def test_chunks_hold_a_bounded_size_of_frames_but_a_whole_model_batch() -> None:
+    def sizes(width: int, height: int, frames: int, model_batch: int = 1) -> list[int]:
+        frame = np.zeros((height, width, 3), np.uint8)
+        return [len(chunk) for chunk in frame_chunks(iter([frame] * frames), model_batch)]
+
+    assert CHUNK_FRAMES == 8 and sizes(640, 360, 20) == [8, 8, 4]
+    assert CHUNK_BYTES // (3840 * 2160 * 3) == 2 and sizes(3840, 2160, 5) == [2, 2, 1]  # 4K: 50 MB a chunk, not 200
+    assert sizes(3840, 2160, 8, model_batch=8) == [8]  # a GPU's batch is not split
+
+
 @pytest.mark.slow
 def test_video_converts_with_frames_duration_and_sound(ray_cluster, tmp_path: Path) -> None:
     source = make_video(tmp_path / "movie.mp4", frames=72)
@@ -56,9 +67,6 @@ def test_video_converts_with_frames_duration_and_sound(ray_cluster, tmp_path: Pa
     assert abs(after["duration"] - before["duration"]) <= 1 / 24
     assert (after["width"], after["height"]) == (64, 48) and after["audio"] == 1
     assert abs(after["container_duration"] - before["container_duration"]) <= 0.1
-    spans = sorted((row["finished_at"].timestamp() - row["seconds"], row["finished_at"].timestamp())
-                   for row in pq.read_table(result.manifest).to_pylist())
-    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))  # one actor, two segments at once
     report = Path(result.report)  # the report: segment timeline, frame pairs, flicker
     assert report.parent == tmp_path / "out" / "movie-styled.mp4.work" / "_report"
     page = report.read_text()
@@ -66,6 +74,19 @@ def test_video_converts_with_frames_duration_and_sound(ray_cluster, tmp_path: Pa
     card = json.loads(report.with_suffix(".json").read_text())
     assert card["kind"] == "video" and len(card["pictures"]) == 4
     assert all((report.parent / p["after"]).exists() for p in card["pictures"])
+
+
+@pytest.mark.slow
+def test_one_actor_runs_two_segments_at_once(ray_cluster, tmp_path: Path) -> None:
+    """A segment spends 0.6 s in the model: time enough for the pool to hand its one actor the next."""
+    source = make_video(tmp_path / "clip.mp4", frames=96, audio=False)
+    result = convert_video(VideoConfig(str(source), str(tmp_path / "out.mp4"),
+                                       ModelSettings("slow_operator:SPEC", {"seconds": 0.05}),
+                                       segment_seconds=0.5, preset="ultrafast"))
+    assert result.totals.converted == 8 and describe(tmp_path / "out.mp4")["frames"] == 96
+    spans = sorted((row["finished_at"].timestamp() - row["seconds"], row["finished_at"].timestamp())
+                   for row in pq.read_table(result.manifest).to_pylist())
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans
 
 
 @pytest.mark.slow

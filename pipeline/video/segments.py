@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import av
 import numpy as np
@@ -163,11 +163,11 @@ class VideoWriter:
         self.container: av.container.OutputContainer | None = None
         self.count = 0
 
-    def write(self, frames: np.ndarray) -> None:
+    def write(self, frames: Sequence[np.ndarray]) -> None:
         if self.container is None:
             self.container = av.open(self.path, "w")
             self.stream = self.container.add_stream(self.encoder.name, rate=self.fps)
-            self.stream.width, self.stream.height = frames.shape[2], frames.shape[1]
+            self.stream.height, self.stream.width = frames[0].shape[:2]
             self.stream.pix_fmt = "yuv420p"
             self.stream.options = dict(self.encoder.options)
         for array in frames:

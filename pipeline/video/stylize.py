@@ -2,7 +2,9 @@
 
 A decode thread, the model and an encode thread are joined by bounded queues, so a segment never
 sits in memory (or in the object store) whole: at most CHUNKS_IN_FLIGHT chunks of frames wait
-between each pair of steps, and decoding and encoding overlap with the model.
+between each pair of steps, and decoding and encoding overlap with the model. A chunk is a list of
+frames, never copied into one array: each frame goes from its decoder's buffer through the model to
+the encoder as it is.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import ray
@@ -26,7 +28,8 @@ from pipeline.video.codec_choice import choose_decoder, choose_encoder
 from pipeline.video.segments import SEGMENT_NAME, VideoWriter, archive_frames, video_frames
 from pipeline.video.temporal import FlickerMeter, Stabiliser
 
-CHUNK_FRAMES = 8
+CHUNK_FRAMES = 8  # at most, a hand-off between threads; and at most CHUNK_BYTES of frames (8 at 1080p, 2 at 4K)
+CHUNK_BYTES = 48 << 20
 CHUNKS_IN_FLIGHT = 2
 SEGMENTS_AT_ONCE = 2  # calls of one actor at once: on two cores, 5-11% more frames/s than one (README, Video)
 _END = object()
@@ -96,7 +99,6 @@ class SegmentActor(StylizeActor):
 
     def _segment(self, segment: int, start: int, end: int) -> dict[str, float]:
         job = self.job
-        chunk = max(CHUNK_FRAMES, self.max_batch)
         decoded: queue.Queue = queue.Queue(CHUNKS_IN_FLIGHT)
         styled: queue.Queue = queue.Queue(CHUNKS_IN_FLIGHT)
         stop = threading.Event()
@@ -108,7 +110,7 @@ class SegmentActor(StylizeActor):
             local = os.path.join(folder, "segment.mp4")
             writer = VideoWriter(local, job.fps, self.encoder)
 
-            def encode(item: tuple[np.ndarray, np.ndarray]) -> None:
+            def encode(item: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
                 frames, stylized = item
                 smoothed = stabilise(frames, stylized)
                 meters["flicker_in"].add(frames)
@@ -117,14 +119,13 @@ class SegmentActor(StylizeActor):
                     meters["flicker_out"].add(smoothed)
                 writer.write(smoothed)
 
-            decoder = _Worker(lambda: _chunks(job.frames(start, end, self.hwaccel), chunk), decoded, stop)
+            decoder = _Worker(lambda: frame_chunks(job.frames(start, end, self.hwaccel), self.max_batch), decoded, stop)
             encoder = _Worker(lambda: _drain(styled, stop), None, stop, consume=encode)
             try:
                 for frames in _drain(decoded, stop):
                     with self.model_turn:
-                        pieces = [self.stylize(frames[k : k + self.max_batch])
-                                  for k in range(0, len(frames), self.max_batch)]
-                    out = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+                        out = [image for k in range(0, len(frames), self.max_batch)
+                               for image in self.stylize(_batch(frames[k : k + self.max_batch]))]
                     _put(styled, (frames, out), stop)
                 _put(styled, _END, stop)
                 encoder.join()
@@ -174,15 +175,25 @@ class _Worker:
             raise self.error
 
 
-def _chunks(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
-    batch: list[np.ndarray] = []
+def frame_chunks(frames: Iterator[np.ndarray], model_batch: int) -> Iterator[list[np.ndarray]]:
+    """Frames in lists of CHUNK_FRAMES, fewer where that passes CHUNK_BYTES (large frames), at
+    least a model batch (a GPU's batch is not split to save memory)."""
+    chunk: list[np.ndarray] = []
+    size = CHUNK_FRAMES
     for frame in frames:
-        batch.append(frame)
-        if len(batch) == size:
-            yield np.stack(batch)
-            batch = []
-    if batch:
-        yield np.stack(batch)
+        if not chunk:
+            size = max(model_batch, min(CHUNK_FRAMES, CHUNK_BYTES // frame.nbytes), 1)
+        chunk.append(frame)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _batch(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """Frames as one (N, H, W, C) model batch; one frame is a view, not a copy."""
+    return frames[0][None] if len(frames) == 1 else np.stack(frames)
 
 
 def _put(out: queue.Queue, item: Any, stop: threading.Event) -> None:

@@ -1,6 +1,8 @@
 """Temporal stability of per-frame stylization: a flicker metric and motion-compensated smoothing."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import cv2
 import numpy as np
 
@@ -26,7 +28,7 @@ class FlickerMeter:
         self.total, self.pairs = 0.0, 0
         self.last: np.ndarray | None = None
 
-    def add(self, frames: np.ndarray) -> None:
+    def add(self, frames: Sequence[np.ndarray]) -> None:
         for frame in frames:  # one pair at a time in uint8 (SIMD, no wide temporaries)
             if self.last is not None:
                 self.total += cv2.norm(frame, self.last, cv2.NORM_L1) / frame.size
@@ -51,10 +53,10 @@ class Stabiliser:
         self.strength, self.tolerance = strength, tolerance
         self.previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # input, its grey, result
 
-    def __call__(self, inputs: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    def __call__(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
         if self.strength <= 0 or not len(outputs):
             return outputs
-        result = outputs.astype(np.float32)
+        result = np.array(outputs, np.float32)
         for t in range(len(outputs)):
             grey = cv2.cvtColor(inputs[t], cv2.COLOR_RGB2GRAY)
             if self.previous is not None:
