@@ -7,7 +7,10 @@ The movie is generated: a moving pattern with a sine-tone AAC track, keyframes e
 model is the null model (an identity ONNX graph through the `onnx` operator) unless `--operator`
 and `--set` name another. Modes: `local`, the command starting its own Ray (as on a laptop);
 `cluster`, the command as a job on a single-node head started just before it (as `ray job submit`
-runs it: the head's start is not timed, its processes' memory is counted). Reported: whole-run
+runs it: the head's start is not timed, its processes' memory is counted). A round runs each mode,
+then a transcode; its runs are compared with the mean of the transcodes either side of them (one
+more transcode runs before the first round), which cancels a steady drift of the machine's speed.
+Reported: whole-run
 frames/s (process start to exit, Ray start-up or connection included), steady frames/s (first
 segment's start to last segment's finish, from the manifest), peak RSS of all processes.
 """
@@ -123,7 +126,8 @@ def main() -> None:
     parser.add_argument("--operator", help="default: the null model")
     parser.add_argument("--set", dest="settings", action="append", default=[], help="operator options")
     parser.add_argument("--actors", type=int, help="segment actors (default: the video command's own)")
-    parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds: a transcode, then each mode")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds: each mode's run, then a transcode (one more before the first round)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=["local"])
     parser.add_argument("--transcode", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -135,33 +139,41 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         source = Path(work) / "input.mp4"
         frames = make_input(source, width, height, args.seconds)
-        model = (["--operator", args.operator] + [a for pair in args.settings for a in ("--set", pair)]
-                 if args.operator else ["--operator", "onnx", "--weights", str(identity_model(Path(work) / "null.onnx"))])
+        model = (["--operator", args.operator, *(a for pair in args.settings for a in ("--set", pair))] if args.operator
+                 else ["--operator", "onnx", "--weights", str(identity_model(Path(work) / "null.onnx"))])
+
+        def plain() -> tuple[float, float, str]:
+            return measured([sys.executable, __file__, "--transcode", str(source), str(Path(work) / "plain.mp4"),
+                             "--crf", str(args.crf), "--preset", args.preset])
+
+        transcodes = [plain()]
         for attempt in range(1, args.repeat + 1):  # interleaved: this machine's speed drifts between minutes
-            plain = measured([sys.executable, __file__, "--transcode", str(source), str(Path(work) / "plain.mp4"),
-                              "--crf", str(args.crf), "--preset", args.preset])
-            for mode in args.modes:
-                run = measured([sys.executable, "-m", "jobs.video", str(source),
-                                str(Path(work) / f"styled-{mode}-{attempt}.mp4"), *model,
-                                "--segment-seconds", str(args.segment_seconds), "--crf", str(args.crf),
-                                "--preset", args.preset, *(["--actors", str(args.actors)] if args.actors else [])],
-                               on_cluster=mode == "cluster")
-                rows.append((attempt, mode, plain, run, steady_fps(run[2])))
-                print(json.dumps({"size": args.size, "frames": frames, "mode": mode, "transcode_s": plain[0],
-                                  "run_s": run[0], "steady_fps": rows[-1][4], "transcode_gib": plain[1],
+            runs = {mode: measured([sys.executable, "-m", "jobs.video", str(source),
+                                    str(Path(work) / f"styled-{mode}-{attempt}.mp4"), *model,
+                                    "--segment-seconds", str(args.segment_seconds), "--crf", str(args.crf),
+                                    "--preset", args.preset, *(["--actors", str(args.actors)] if args.actors else [])],
+                                   on_cluster=mode == "cluster") for mode in args.modes}
+            transcodes.append(plain())
+            before, after = transcodes[-2:]  # the round's runs against the transcodes either side of them
+            bracket = ((before[0] + after[0]) / 2, max(before[1], after[1]), "")
+            for mode, run in runs.items():
+                rows.append((attempt, mode, bracket, run, steady_fps(run[2])))
+                print(json.dumps({"size": args.size, "frames": frames, "mode": mode,
+                                  "transcode_s": [before[0], after[0]], "run_s": run[0], "steady_fps": rows[-1][4], "transcode_gib": bracket[1],
                                   "run_gib": run[1]}), flush=True)
     label = args.operator or "null model"
     actors = f", {args.actors} segment actors" if args.actors else ""
     print(f"\n{label}{actors}, {args.size}, {frames} frames, x264 crf {args.crf} preset {args.preset}, "
           f"segments of {args.segment_seconds:g} s\n")
-    print("| round | Ray | transcode frames/s | `stylebatch video` frames/s whole run | vs transcode (whole) | "
+    print("| round | Ray | transcode frames/s (mean of the two either side) | `stylebatch video` frames/s whole run | "
+          "vs transcode (whole) | "
           "frames/s steady (vs transcode) | peak RSS GiB (transcode, run) |\n|---|---|---|---|---|---|---|")
-    for attempt, mode, plain, run, steady in rows:
-        transcode_fps = frames / plain[0]
-        print(f"| {attempt} | {MODES[mode]} | {transcode_fps:.2f} | {frames / run[0]:.2f} | {plain[0] / run[0]:.2f}x | "
-              f"{steady:.2f} ({steady / transcode_fps:.2f}x) | {plain[1]:.2f}, {run[1]:.2f} |")
+    for attempt, mode, bracket, run, steady in rows:
+        transcode_fps = frames / bracket[0]
+        print(f"| {attempt} | {MODES[mode]} | {transcode_fps:.2f} | {frames / run[0]:.2f} | "
+              f"{bracket[0] / run[0]:.2f}x | {steady:.2f} ({steady / transcode_fps:.2f}x) | {bracket[1]:.2f}, {run[1]:.2f} |")
     for mode in args.modes:
-        ratios = [plain[0] / run[0] for _, m, plain, run, _ in rows if m == mode]
+        ratios = [bracket[0] / run[0] for _, m, bracket, run, _ in rows if m == mode]
         print(f"\n{MODES[mode]}: median whole-run ratio {statistics.median(ratios):.2f}x over {len(ratios)} rounds")
 
 
