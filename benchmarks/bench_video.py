@@ -159,8 +159,8 @@ def main() -> None:
             for mode, run in runs.items():
                 rows.append((attempt, mode, bracket, run, steady_fps(run[2])))
                 print(json.dumps({"size": args.size, "frames": frames, "mode": mode,
-                                  "transcode_s": [before[0], after[0]], "run_s": run[0], "steady_fps": rows[-1][4], "transcode_gib": bracket[1],
-                                  "run_gib": run[1]}), flush=True)
+                                  "transcode_s": [before[0], after[0]], "run_s": run[0], "steady_fps": rows[-1][4],
+                                  "transcode_gib": bracket[1], "run_gib": run[1]}), flush=True)
     label = args.operator or "null model"
     actors = f", {args.actors} segment actors" if args.actors else ""
     print(f"\n{label}{actors}, {args.size}, {frames} frames, x264 crf {args.crf} preset {args.preset}, "
@@ -171,7 +171,8 @@ def main() -> None:
     for attempt, mode, bracket, run, steady in rows:
         transcode_fps = frames / bracket[0]
         print(f"| {attempt} | {MODES[mode]} | {transcode_fps:.2f} | {frames / run[0]:.2f} | "
-              f"{bracket[0] / run[0]:.2f}x | {steady:.2f} ({steady / transcode_fps:.2f}x) | {bracket[1]:.2f}, {run[1]:.2f} |")
+              f"{bracket[0] / run[0]:.2f}x | {steady:.2f} ({steady / transcode_fps:.2f}x) | "
+              f"{bracket[1]:.2f}, {run[1]:.2f} |")
     for mode in args.modes:
         ratios = [bracket[0] / run[0] for _, m, bracket, run, _ in rows if m == mode]
         print(f"\n{MODES[mode]}: median whole-run ratio {statistics.median(ratios):.2f}x over {len(ratios)} rounds")

@@ -70,4 +70,5 @@ def choose_decoder(requested: str, has_gpu: bool) -> tuple[HWAccel | None, str]:
             raise RuntimeError("--decoder cuda needs a GPU on the model actor (--gpus-per-actor) and FFmpeg's CUDA "
                                "support; use --decoder auto or cpu")
         return None, "auto: no CUDA device type in this FFmpeg"
-    return HWAccel("cuda", allow_software_fallback=True), "auto: the actor's GPU" if requested == "auto" else "asked for"
+    why = "auto: the actor's GPU" if requested == "auto" else "asked for"
+    return HWAccel("cuda", allow_software_fallback=True), why

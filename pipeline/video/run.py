@@ -170,13 +170,15 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         totals.seconds = time.perf_counter() - started
         totals.images_per_second = converted_frames / totals.seconds if totals.seconds else 0.0
         manifest, summary = writer.finish(totals)
-        output = plan.output if not totals.failed else f"(not joined: {totals.failed} segments failed; rerun to retry them)"
+        output = (plan.output if not totals.failed
+                  else f"(not joined: {totals.failed} segments failed; rerun to retry them)")
         note = "\n".join(sorted(codecs))
         if flicker_sums["flicker_in"]:
             raw = flicker_sums["flicker_raw"] / flicker_sums["flicker_in"]
             out = flicker_sums["flicker_out"] / flicker_sums["flicker_in"]
-            note += ("\n" if note else "") + (f"flicker (consecutive-frame change, output / input): {out:.2f}"
-                    + (f" (per-frame stylization {raw:.2f}, {100 * (1 - out / raw):.0f}% less)" if cfg.deflicker else ""))
+            smoothing = (f" (per-frame stylization {raw:.2f}, {100 * (1 - out / raw):.0f}% less)"
+                         if cfg.deflicker else "")
+            note += ("\n" if note else "") + f"flicker (consecutive-frame change, output / input): {out:.2f}{smoothing}"
         card.note = note
         return RunResult(totals, output, manifest, summary, unit="frames", note=note, report=report.page_url)
 
