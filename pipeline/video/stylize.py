@@ -3,8 +3,8 @@
 A decode thread, the model and an encode thread are joined by bounded queues, so a segment never
 sits in memory (or in the object store) whole: at most CHUNKS_IN_FLIGHT chunks of frames wait
 between each pair of steps, and decoding and encoding overlap with the model. A chunk is a list of
-frames, never copied into one array: each frame goes from its decoder's buffer through the model to
-the encoder as it is.
+frames, never copied into one array: on a CPU, where the model takes one frame a call, no frame is
+copied between the steps.
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ from pipeline.video.codec_choice import choose_decoder, choose_encoder
 from pipeline.video.segments import SEGMENT_NAME, VideoWriter, archive_frames, video_frames
 from pipeline.video.temporal import FlickerMeter, Stabiliser
 
-CHUNK_FRAMES = 8  # at most, a hand-off between threads; and at most CHUNK_BYTES of frames (8 at 1080p, 2 at 4K)
-CHUNK_BYTES = 48 << 20
+CHUNK_FRAMES = 8  # frames a hand-off between threads at most,
+CHUNK_BYTES = 48 << 20  # and bytes at most: 8 frames at 1080p, 2 at 4K
 CHUNKS_IN_FLIGHT = 2
 SEGMENTS_AT_ONCE = 2  # calls of one actor at once: on two cores, 5-11% more frames/s than one (README, Video)
 _END = object()
