@@ -179,7 +179,6 @@ def frame_chunks(frames: Iterator[np.ndarray], model_batch: int) -> Iterator[lis
     """Frames in lists of CHUNK_FRAMES, fewer where that passes CHUNK_BYTES (large frames), at
     least a model batch (a GPU's batch is not split to save memory)."""
     chunk: list[np.ndarray] = []
-    size = CHUNK_FRAMES
     for frame in frames:
         if not chunk:
             size = max(model_batch, min(CHUNK_FRAMES, CHUNK_BYTES // frame.nbytes), 1)
