@@ -28,6 +28,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
@@ -92,7 +93,15 @@ def transcode(source: str, target: str, crf: int, preset: str, source_frame_type
         out.mux(video.encode(None))
 
 
-def measured(command: list[str], on_cluster: bool = False) -> tuple[float, float, str]:
+class Measured(NamedTuple):
+    """One child process: its wall seconds, the peak GiB of all its processes, its stdout."""
+
+    seconds: float
+    gib: float
+    stdout: str = ""
+
+
+def measured(command: list[str], on_cluster: bool = False) -> Measured:
     """(seconds, peak GiB of all its processes, stdout) of one child process. `on_cluster`: a head
     node is started first and the child runs as a job on it (RAY_ADDRESS), as `ray job submit` runs
     it; its seconds leave out the head's start, its memory counts the head's processes."""
@@ -111,7 +120,7 @@ def measured(command: list[str], on_cluster: bool = False) -> tuple[float, float
                 subprocess.run([ray_cli, "stop", "--force"], capture_output=True)
     if done.returncode:
         raise RuntimeError(f"{command} exited {done.returncode}:\n{done.stderr[-3000:]}")
-    return seconds, memory.total / 2**30, done.stdout
+    return Measured(seconds, memory.total / 2**30, done.stdout)
 
 
 def steady_fps(stdout: str) -> float:
@@ -153,7 +162,7 @@ def main() -> None:
         model = (["--operator", args.operator, *(a for pair in args.settings for a in ("--set", pair))] if args.operator
                  else ["--operator", "onnx", "--weights", str(identity_model(Path(work) / "null.onnx"))])
 
-        def plain() -> tuple[float, float, str]:
+        def plain() -> Measured:
             return measured([sys.executable, __file__, "--transcode", str(source), str(Path(work) / "plain.mp4"),
                              "--crf", str(args.crf), "--preset", args.preset,
                              *(["--source-frame-types"] if args.source_frame_types else [])])
@@ -167,12 +176,13 @@ def main() -> None:
                                    on_cluster=mode == "cluster") for mode in args.modes}
             transcodes.append(plain())
             before, after = transcodes[-2:]  # the round's runs against the transcodes either side of them
-            bracket = ((before[0] + after[0]) / 2, max(before[1], after[1]), "")
+            bracket = Measured((before.seconds + after.seconds) / 2, max(before.gib, after.gib))
             for mode, run in runs.items():
-                rows.append((attempt, mode, bracket, run, steady_fps(run[2])))
+                rows.append((attempt, mode, bracket, run, steady_fps(run.stdout)))
                 print(json.dumps({"size": args.size, "frames": frames, "mode": mode,
-                                  "transcode_s": [before[0], after[0]], "run_s": run[0], "steady_fps": rows[-1][4],
-                                  "transcode_gib": bracket[1], "run_gib": run[1]}), flush=True)
+                                  "transcode_s": [before.seconds, after.seconds], "run_s": run.seconds,
+                                  "steady_fps": rows[-1][4], "transcode_gib": bracket.gib, "run_gib": run.gib}),
+                      flush=True)
     label = args.operator or "null model"
     actors = f", {args.actors} segment actors" if args.actors else ""
     print(f"\n{label}{actors}, {args.size}, {frames} frames, x264 crf {args.crf} preset {args.preset}, "
@@ -182,12 +192,12 @@ def main() -> None:
           "vs transcode (whole) | "
           "frames/s steady (vs transcode) | peak RSS GiB (transcode, run) |\n|---|---|---|---|---|---|---|")
     for attempt, mode, bracket, run, steady in rows:
-        transcode_fps = frames / bracket[0]
-        print(f"| {attempt} | {MODES[mode]} | {transcode_fps:.2f} | {frames / run[0]:.2f} | "
-              f"{bracket[0] / run[0]:.2f}x | {steady:.2f} ({steady / transcode_fps:.2f}x) | "
-              f"{bracket[1]:.2f}, {run[1]:.2f} |")
+        transcode_fps = frames / bracket.seconds
+        print(f"| {attempt} | {MODES[mode]} | {transcode_fps:.2f} | {frames / run.seconds:.2f} | "
+              f"{bracket.seconds / run.seconds:.2f}x | {steady:.2f} ({steady / transcode_fps:.2f}x) | "
+              f"{bracket.gib:.2f}, {run.gib:.2f} |")
     for mode in args.modes:
-        ratios = [bracket[0] / run[0] for _, m, bracket, run, _ in rows if m == mode]
+        ratios = [bracket.seconds / run.seconds for _, m, bracket, run, _ in rows if m == mode]
         print(f"\n{MODES[mode]}: median whole-run ratio {statistics.median(ratios):.2f}x over {len(ratios)} rounds")
 
 
