@@ -6,8 +6,9 @@ frame (all threads of this process), over the same generated clip that bench_vid
 Steps: decode (PyAV, frame threads as the pipeline sets them), YUV to RGB (swscale, as the decode
 step does), the null model (the `onnx` operator's conversions and an identity graph, a frame a
 call as on a CPU actor), RGB to YUV (the pipeline's `rgb_to_yuv420p`, and swscale's for comparison), libx264 encode
-of YUV frames with the pipeline's options (crf 18 preset medium, no B-frames). A plain transcode
-needs decode and encode; the pipeline adds the rest.
+of YUV frames with the pipeline's options (crf 18 preset medium, no B-frames), and of the decoded
+frames themselves, with and without the source's picture types (see bench_video.transcode). A
+plain transcode needs decode and encode; the pipeline adds the rest.
 """
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import argparse
 import resource
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 from bench_video import make_input
 from null_model import identity_model
 
@@ -69,17 +72,28 @@ def main() -> None:
         rgb = np.stack([frame.to_ndarray(format="rgb24") for frame in frames])
         yuv = [rgb_to_yuv420p(image) for image in rgb]
         encoder = Encoder.of("libx264", 18, "medium")  # the pipeline's own options for x264
+        source_types = [frame.pict_type for frame in frames]
 
-        def encode() -> None:
+        def encode(pictures: list[av.VideoFrame]) -> None:
             with av.open(str(Path(work) / "out.mp4"), "w") as out:
                 stream = out.add_stream(encoder.name, rate=24)
                 stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
                 stream.options = dict(encoder.options)
-                for index, planes in enumerate(yuv):
-                    frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-                    frame.pts = index
+                for index, frame in enumerate(pictures):
+                    frame.pts, frame.time_base = index, Fraction(1, 24)
                     out.mux(stream.encode(frame))
                 out.mux(stream.encode(None))
+
+        def pipeline_frames() -> list[av.VideoFrame]:
+            """New pictures from the pipeline's YUV arrays: x264 chooses their types."""
+            return [av.VideoFrame.from_ndarray(planes, format="yuv420p") for planes in yuv]
+
+        def decoded_frames(keep_types: bool) -> list[av.VideoFrame]:
+            """The decoded frames themselves, as a plain transcode passes them on: each keeps the
+            source's picture type, which x264 then obeys, unless it is cleared."""
+            for frame, kind in zip(frames, source_types):
+                frame.pict_type = kind if keep_types else PictureType.NONE
+            return frames
 
         n, repeat = len(frames), args.repeat
         steps = {
@@ -90,7 +104,11 @@ def main() -> None:
             "RGB to YUV (swscale, for comparison)": per_frame(
                 lambda: [av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p") for image in rgb],
                 n, repeat),
-            "x264 crf 18 medium": per_frame(encode, n, repeat),
+            "x264 crf 18 medium": per_frame(lambda: encode(pipeline_frames()), n, repeat),
+            "x264, decoded frames with the source's types (a plain transcode)": per_frame(
+                lambda: encode(decoded_frames(keep_types=True)), n, repeat),
+            "x264, decoded frames with their types cleared": per_frame(
+                lambda: encode(decoded_frames(keep_types=False)), n, repeat),
         }
     print(f"\n{args.size}, {n} frames, CPU ms per frame (least of {repeat} runs), {time.strftime('%Y-%m-%d %H:%M')}\n")
     print("| step | CPU ms per frame |\n|---|---|")
