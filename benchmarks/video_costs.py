@@ -5,10 +5,10 @@ frame (all threads of this process), over the same generated clip that bench_vid
 
 Steps: decode (PyAV, frame threads as the pipeline sets them), YUV to RGB (swscale, as the decode
 step does), the null model (the `onnx` operator's conversions and an identity graph, a frame a
-call as on a CPU actor), RGB to YUV (the pipeline's `rgb_to_yuv420p`, and swscale's for comparison), libx264 encode
-of YUV frames with the pipeline's options (crf 18 preset medium, no B-frames), and of the decoded
-frames themselves, with and without the source's picture types (see bench_video.transcode). A
-plain transcode needs decode and encode; the pipeline adds the rest.
+call as on a CPU actor), RGB to YUV (the pipeline's `rgb_to_yuv420p`, and swscale's for
+comparison), libx264 encode of YUV frames with the pipeline's options (crf 18 preset medium, no
+B-frames), and of the decoded frames themselves, with and without the source's picture types (see
+bench_video.transcode). A plain transcode needs decode and encode; the pipeline adds the rest.
 """
 from __future__ import annotations
 
