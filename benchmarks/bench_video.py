@@ -33,8 +33,11 @@ from typing import NamedTuple
 import av
 import numpy as np
 import pyarrow.parquet as pq
+from av.video.frame import PictureType
 from null_model import identity_model
 from process_memory import PeakMemory
+
+from pipeline.video.codec_choice import Encoder
 
 FPS = 24
 MODES = {"local": "local, started by the run", "cluster": "job on a running head"}
@@ -85,11 +88,11 @@ def transcode(source: str, target: str, crf: int, preset: str, source_frame_type
         stream.thread_type = "AUTO"
         video = out.add_stream("libx264", rate=stream.average_rate)
         video.width, video.height, video.pix_fmt = stream.codec_context.width, stream.codec_context.height, "yuv420p"
-        video.options = {"crf": str(crf), "preset": preset, "x264-params": "bframes=0"}
+        video.options = dict(Encoder.of("libx264", crf, preset).options)  # the pipeline's own x264 options
         for index, frame in enumerate(src.decode(stream)):
             frame.pts, frame.time_base = index, 1 / stream.average_rate  # numbered in frame periods
             if not source_frame_types:
-                frame.pict_type = av.video.frame.PictureType.NONE
+                frame.pict_type = PictureType.NONE
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
 
