@@ -137,7 +137,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
             job = SegmentJob(url=plan.input, input_options=plan.input_options, max_side=cfg.max_side, work=work,
                              output_options=plan.output_options, fps=info.fps, crf=cfg.crf, preset=cfg.preset,
                              deflicker=cfg.deflicker, encoder=cfg.encoder, decoder=cfg.decoder, **source)
-            ds = pool.stylize(ray.data.from_items(todo).repartition(target_num_rows_per_block=1),
+            ds = pool.stylize(ray.data.from_items(todo, override_num_blocks=len(todo)),
                               {**plan.model(), "job": job}, actor=SegmentActor, rows_per_call=1,
                               calls_per_actor=SEGMENTS_AT_ONCE)
             recorded: set[int] = set()
