@@ -232,11 +232,18 @@ def test_the_run_says_which_codecs_it_used_and_encodes_hevc_when_asked(ray_clust
     assert describe(tmp_path / "hevc.mp4")["frames"] == 30
 
 
-def awkward_video(path: Path, width: int, height: int, pix_fmt: str, frames: int = 24) -> Path:
+def awkward_video(path: Path, width: int, height: int, pix_fmt: str, frames: int = 24, rotation: int = 0) -> Path:
+    """A clip in `pix_fmt`; with `rotation`, a display matrix rotating it that many degrees
+    counter-clockwise (FFmpeg's sense; a portrait phone clip says -90), and a red mark in the
+    top-left corner of every stored picture."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if rotation:
+            stream.set_display_rotation(rotation)
         for t, array in enumerate(moving_pattern(frames, width, height)):
+            if rotation:
+                array[:8, :8] = (255, 0, 0)
             frame = av.VideoFrame.from_ndarray(array, format="rgb24")
             frame.pts = t
             out.mux(stream.encode(frame))
@@ -253,3 +260,32 @@ def test_odd_sizes_and_10_bit_input_convert(ray_cluster, tmp_path: Path, width: 
     assert result.exit_code == 0
     after = describe(tmp_path / "out.mp4")
     assert (after["width"], after["height"], after["frames"]) == (width // 2 * 2, height // 2 * 2, 24)
+
+
+@pytest.mark.parametrize(("rotation", "mark_at"), [(-90, (0, -1)), (90, (-1, 0)), (180, (-1, -1))])
+def test_frames_are_turned_as_players_show_them(tmp_path: Path, rotation: int, mark_at: tuple[int, int]) -> None:
+    """A display matrix turns the decoded frames the way FFmpeg's command line does: -90 (a portrait
+    phone clip) is a quarter turn clockwise, so the stored top-left corner is shown top-right; the
+    probe gives the size as shown."""
+    source = awkward_video(tmp_path / "in.mp4", 64, 32, "yuv420p", frames=3, rotation=rotation)
+    info = probe(str(source), {})
+    assert (info.width, info.height) == ((32, 64) if rotation % 180 else (64, 32))
+    frame = next(video_frames(str(source), {}, info.frame_pts, 0, 3, 0))
+    assert frame.shape[:2] == (info.height, info.width)
+    row, column = (0 if k == 0 else frame.shape[i] - 1 for i, k in enumerate(mark_at))
+    assert frame[row, column, 0] > 200 and frame[row, column, 1:].max() < 60  # the red mark's corner
+    assert frame[:, :, 0].mean() < 250  # not all red: one corner only
+
+
+@pytest.mark.slow
+def test_a_portrait_phone_clip_comes_out_upright(ray_cluster, tmp_path: Path) -> None:
+    """A clip stored landscape with a -90 display matrix is written upright (taller than wide, no
+    matrix): it plays the same everywhere, and the model saw it the right way up."""
+    source = awkward_video(tmp_path / "phone.mp4", 64, 32, "yuv420p", rotation=-90)
+    result = convert_video(VideoConfig(str(source), str(tmp_path / "out.mp4"), ModelSettings("onnx", SETTINGS),
+                                       preset="ultrafast"))
+    assert result.exit_code == 0
+    after = describe(tmp_path / "out.mp4")
+    assert (after["width"], after["height"], after["frames"]) == (32, 64, 24)
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert next(container.decode(video=0)).rotation == 0

@@ -10,6 +10,7 @@ import av
 import numpy as np
 
 from pipeline.storage import filesystem
+from pipeline.video.orientation import displayed_rgb
 
 ANALYSIS_SIDE = 64
 
@@ -115,7 +116,7 @@ def _frames_at(url: str, storage_options: Mapping[str, Any], indices: list[int])
     with fs.open(path, "rb") as f, av.open(f) as container:
         for index, frame in enumerate(container.decode(container.streams.video[0])):
             if index in wanted:
-                yield index, frame.to_ndarray(format="rgb24")
+                yield index, displayed_rgb(frame)
             if index >= indices[-1]:
                 break
 

@@ -17,6 +17,7 @@ from pipeline.codecs import DEFAULT_MAX_PIXELS, decode_image, encode_image
 from pipeline.manifest import converted_listing
 from pipeline.stages import read_and_decode
 from pipeline.storage import filesystem, key_of, write_bytes
+from pipeline.video.orientation import displayed_rgb
 
 THUMB_SIDE = 256
 GALLERY_SIZE = 48
@@ -112,7 +113,7 @@ def _frames_at(url: str, options: Mapping[str, Any], times: list[float]) -> list
             container.seek(target, stream=stream, backward=True)
             for frame in container.decode(stream):
                 if frame.pts is None or frame.pts >= target:
-                    image = frame.to_image()
+                    image = Image.fromarray(displayed_rgb(frame))  # the input as shown: the output is upright
                     image.thumbnail((THUMB_SIDE, THUMB_SIDE))
                     pictures.append(image)
                     break

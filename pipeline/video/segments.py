@@ -16,6 +16,7 @@ from pipeline.archives import ArchiveError, ArchiveReader, list_members
 from pipeline.codecs import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from pipeline.storage import filesystem
 from pipeline.video.codec_choice import Encoder
+from pipeline.video.orientation import clockwise_turn, displayed_rgb
 from pipeline.video.yuv import rgb_to_yuv420p
 
 SEGMENT_NAME = "seg-{:06d}.mp4"
@@ -43,7 +44,8 @@ class VideoInfo:
 
 
 def probe(url: str, storage_options: Mapping[str, Any]) -> VideoInfo:
-    """Demux (not decode) the video stream once to find frame timestamps and keyframes."""
+    """Demux the video stream once to find frame timestamps and keyframes; only the first frame is
+    decoded, for its display matrix (the size is given as shown: a portrait phone clip is taller)."""
     fs, path = filesystem(url, storage_options)
     with fs.open(path, "rb") as f, av.open(f) as container:
         if not container.streams.video:
@@ -53,17 +55,34 @@ def probe(url: str, storage_options: Mapping[str, Any]) -> VideoInfo:
         if width <= 0 or height <= 0 or width * height > DEFAULT_MAX_PIXELS:
             raise ValueError(f"its video stream declares {width}x{height} pixels a frame; up to "
                              f"{DEFAULT_MAX_PIXELS:,} are converted")
-        packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.pts is not None]
+        packets, first = [], None
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            packets.append((packet.pts, packet.is_keyframe))
+            if first is None:  # the first frame's display matrix: its packets are decoded, the rest only listed
+                first = _first_frame(stream, packet)
         if not packets:
             raise ValueError(f"{url} has no video frames")
         packets.sort()
         fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+        turn = clockwise_turn(first) if first else 0
         return VideoInfo(
-            fps=Fraction(fps), width=stream.codec_context.width, height=stream.codec_context.height,
+            fps=Fraction(fps), width=height if turn in (90, 270) else width,
+            height=width if turn in (90, 270) else height,
             time_base=Fraction(stream.time_base), frame_pts=tuple(p for p, _ in packets),
             keyframes=tuple(i for i, (_, key) in enumerate(packets) if key) or (0,),
             has_audio=bool(container.streams.audio),
         )
+
+
+def _first_frame(stream: av.video.stream.VideoStream, packet: av.Packet) -> av.VideoFrame | bool | None:
+    """The frame `packet` completes, None while the decoder still waits for more, False where it
+    fails (the segments will say so: the probe only wants the display matrix)."""
+    try:
+        return next(iter(stream.codec_context.decode(packet)), None)
+    except av.error.FFmpegError:
+        return False
 
 
 def natural_key(name: str) -> list:
@@ -114,7 +133,7 @@ def video_frames(url: str, storage_options: Mapping[str, Any], frame_pts: tuple[
                 continue  # before the cut (or before a frame the probe saw: never kept twice)
             if frame.pts != wanted[index]:
                 raise ValueError(f"frame {start + index} (pts {wanted[index]}) is missing from the stream")
-            yield _fit(_even(frame.to_ndarray(format="rgb24")), max_side)  # any pixel format, 10-bit too: 8-bit RGB
+            yield _fit(_even(displayed_rgb(frame)), max_side)  # upright 8-bit RGB, whatever the pixel format
             index += 1
             if index == len(wanted):
                 return

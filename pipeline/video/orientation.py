@@ -1,0 +1,27 @@
+"""Decoded video frames as players show them: turned by the stream's display matrix.
+
+A phone records a portrait clip as landscape pictures plus a display matrix saying how to turn
+them. Encoders write no such matrix here, so the model and the output get the frames upright, as
+FFmpeg's command line turns them (`-autorotate`, its default): FFmpeg reports the matrix's
+rotation counter-clockwise, and players turn the picture back by it. Quarter turns only: another
+angle is rounded to the nearest one; a mirroring matrix is not applied.
+"""
+from __future__ import annotations
+
+import av
+import cv2
+import numpy as np
+
+TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def clockwise_turn(frame: av.VideoFrame) -> int:
+    """Degrees (0, 90, 180 or 270) to turn `frame` clockwise for display."""
+    return round(-frame.rotation / 90) % 4 * 90
+
+
+def displayed_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as (H, W, 3) uint8 RGB (any pixel format, 10-bit too), turned upright."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turn = clockwise_turn(frame)
+    return cv2.rotate(rgb, TURNS[turn]) if turn else rgb
