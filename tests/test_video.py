@@ -5,6 +5,7 @@ import json
 import os
 import time
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -289,3 +290,33 @@ def test_a_portrait_phone_clip_comes_out_upright(ray_cluster, tmp_path: Path) ->
     assert (after["width"], after["height"], after["frames"]) == (32, 64, 24)
     with av.open(str(tmp_path / "out.mp4")) as container:
         assert next(container.decode(video=0)).rotation == 0
+
+
+def frame_times(path: Path) -> list[float]:
+    """Every decoded frame's time in seconds, in order."""
+    with av.open(str(path)) as container:
+        return [float(frame.pts * frame.time_base) for frame in container.decode(video=0)]
+
+
+@pytest.mark.slow
+def test_a_variable_frame_rate_and_a_late_start_keep_their_timing(ray_cluster, tmp_path: Path) -> None:
+    """Frames 40 ms apart, then 20 ms, a half-second pause, then 33 ms, starting at 0.5 s: the output
+    frames keep the input's times (so the sound stays in step), across segment joins."""
+    times = [500 + 40 * k for k in range(30)]
+    times += [times[-1] + 20 * k for k in range(1, 31)]
+    times += [times[-1] + 500 + 33 * k for k in range(20)]
+    source = tmp_path / "vfr.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=24)  # a nominal rate; the timestamps say otherwise
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for ms, array in zip(times, moving_pattern(len(times), 64, 48)):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    assert frame_times(source) == pytest.approx([t / 1000 for t in times], abs=1e-3)
+    result = convert_video(VideoConfig(str(source), str(tmp_path / "out.mp4"), ModelSettings("onnx", SETTINGS),
+                                       preset="ultrafast", segment_seconds=1.0))
+    assert result.exit_code == 0 and result.totals.converted >= 3
+    assert frame_times(tmp_path / "out.mp4") == pytest.approx([t / 1000 for t in times], abs=1e-3)

@@ -159,9 +159,8 @@ def convert_video(cfg: VideoConfig) -> RunResult:
             _record(writer, totals, lost, ["failed"] * len(lost), [reason] * len(lost), segments, names, plan, info,
                     run_id, config_hash)
         if not totals.failed:
-            join_segments(fs_work, names, [b - a for a, b in segments], None if frame_archive else plan.input,
-                          plan.output, info.fps,
-                          plan.input_options, plan.output_options)
+            join_segments(fs_work, names, [info.frame_pts[a:b] for a, b in segments], info.time_base,
+                          None if frame_archive else plan.input, plan.output, plan.input_options, plan.output_options)
             if not cfg.keep_segments:
                 fs_work.rm([n for n in names if fs_work.exists(n)])
             if not frame_archive:
