@@ -280,8 +280,8 @@ def test_frames_are_turned_as_players_show_them(tmp_path: Path, rotation: int, m
 
 @pytest.mark.slow
 def test_a_portrait_phone_clip_comes_out_upright(ray_cluster, tmp_path: Path) -> None:
-    """A clip stored landscape with a -90 display matrix is written upright (taller than wide, no
-    matrix): it plays the same everywhere, and the model saw it the right way up."""
+    """A clip stored landscape with a -90 display matrix is written upright, taller than wide and
+    with no matrix, so it plays the same everywhere (which way the frames turn: the test above)."""
     source = awkward_video(tmp_path / "phone.mp4", 64, 32, "yuv420p", rotation=-90)
     result = convert_video(VideoConfig(str(source), str(tmp_path / "out.mp4"), ModelSettings("onnx", SETTINGS),
                                        preset="ultrafast"))
