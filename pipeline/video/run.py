@@ -37,7 +37,9 @@ from pipeline.video.segments import SEGMENT_NAME, VideoInfo, plan_segments, prob
 from pipeline.video.stylize import SEGMENTS_AT_ONCE, SegmentActor, SegmentJob
 
 PROBE_SECONDS = 120
-SEGMENT_PLAN = "fixed-length"  # in the work area's hash: segments cut by an older plan are never reused
+# in the work area's hash: segments cut by an older plan are never reused (frames are turned upright
+# since "upright": a sideways segment of a phone clip must not be joined with upright ones)
+SEGMENT_PLAN = "fixed-length, upright"
 T = TypeVar("T")
 
 
