@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import add_model_arguments, model_settings, module_main, pool_settings, run_command, storage_options
+from jobs.common import add_run_arguments, config_of, module_main, report, run_command
 from pipeline.comic.run import ComicConfig, make_comic
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The comic command's arguments."""
     parser = parser or argparse.ArgumentParser(prog="stylebatch comic", description=__doc__)
-    parser.add_argument("input", help="video file: local path or fsspec URL")
-    parser.add_argument("output", help="prefix for keyframes, panels, page PNGs and comic.pdf")
-    add_model_arguments(parser)
+    add_run_arguments(parser, "video file: local path or fsspec URL",
+                      "prefix for keyframes, panels, page PNGs and comic.pdf")
     parser.add_argument("--threshold", type=float, default=0.35, help="shot-cut histogram distance (0..1)")
     parser.add_argument("--panel-seconds", type=float, default=8.0, help="one more panel per this much of a long shot")
     parser.add_argument("--columns", type=int, default=2)
@@ -23,14 +22,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def run(args: argparse.Namespace) -> int:
     """Make the pages and print where they went."""
-    result, pages, pdf = make_comic(ComicConfig(
-        input=args.input, output=args.output, model=model_settings(args), pool=pool_settings(args),
-        storage_options=storage_options(args), threshold=args.threshold, panel_seconds=args.panel_seconds,
-        columns=args.columns, rows=args.rows, max_side=args.max_side,
-    ))
-    print(result.line())
-    print(f"{len(pages)} pages: {pages[0]} ... ; pdf: {pdf}")
-    return result.exit_code
+    result, pages, pdf = make_comic(config_of(ComicConfig, args))
+    return report(result, f"{len(pages)} pages: {pages[0]} ... ; pdf: {pdf}")
 
 
 main = module_main(build_parser, run)

@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-from typing import Callable
+from typing import Callable, TypeVar
 
 from operators.errors import ConfigError
-from pipeline.run import RunAborted
-from pipeline.settings import CPU_ACTORS_MAX, DEFAULT_MAX_RETRIES, ModelSettings, PoolSettings
+from pipeline.runs.lifecycle import RunAborted, RunResult
+from pipeline.settings import CPU_ACTORS_MAX, DEFAULT_MAX_RETRIES, ModelSettings, PoolSettings, RunRequest
 from pipeline.storage import parse_storage_options
 
 USAGE_ERROR = 2
 RUN_ABORTED = 3
 Command = Callable[[argparse.Namespace], int]
+C = TypeVar("C", bound=RunRequest)
 
 
 def add_storage_argument(parser: argparse.ArgumentParser) -> None:
@@ -52,15 +54,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def model_settings(args: argparse.Namespace) -> ModelSettings:
     """--operator, --set pairs and --weights as ModelSettings."""
-    settings = {}
+    requested = {}
     for pair in args.settings:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {pair!r}: use KEY=VALUE")
-        settings[key.strip()] = value
+        requested[key.strip()] = value
     if args.weights:
-        settings["weights"] = args.weights
-    return ModelSettings(args.operator, settings)
+        requested["weights"] = args.weights
+    return ModelSettings(args.operator, requested)
 
 
 def pool_settings(args: argparse.Namespace) -> PoolSettings:
@@ -74,6 +76,31 @@ def pool_settings(args: argparse.Namespace) -> PoolSettings:
 def storage_options(args: argparse.Namespace) -> dict[str, object]:
     """--storage-option pairs as fsspec options."""
     return parse_storage_options(args.storage_options)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, input_help: str, output_help: str) -> None:
+    """INPUT, OUTPUT and the model flags: what every model-running command takes first."""
+    parser.add_argument("input", help=input_help)
+    parser.add_argument("output", help=output_help)
+    add_model_arguments(parser)
+
+
+def config_of(config: type[C], args: argparse.Namespace) -> C:
+    """A command's config from its parsed flags: the RunRequest part from INPUT, OUTPUT and the model
+    flags, every other field from the flag of the same name."""
+    request = {"input": args.input, "output": args.output, "model": model_settings(args), "pool": pool_settings(args),
+               "storage_options": storage_options(args)}
+    own = {f.name: getattr(args, f.name) for f in dataclasses.fields(config)
+           if f.name not in request and hasattr(args, f.name)}
+    return config(**request, **own)
+
+
+def report(result: RunResult, *lines: str) -> int:
+    """Print a run's closing line (and any more) and return its exit status."""
+    print(result.line())
+    for line in lines:
+        print(line)
+    return result.exit_code
 
 
 def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:

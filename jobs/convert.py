@@ -3,15 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import (
-    add_model_arguments,
-    add_wait_argument,
-    model_settings,
-    module_main,
-    pool_settings,
-    run_command,
-    storage_options,
-)
+from jobs.common import add_run_arguments, add_wait_argument, config_of, module_main, report, run_command
 from pipeline.archives import DEFAULT_MAX_MEMBER_BYTES
 from pipeline.codecs import DEFAULT_DECODE_SECONDS, DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.run import ConvertConfig, convert
@@ -20,9 +12,8 @@ from pipeline.run import ConvertConfig, convert
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The convert command's arguments (on `parser` when given, for the CLI's subcommand)."""
     parser = parser or argparse.ArgumentParser(prog="stylebatch convert", description=__doc__)
-    parser.add_argument("input", help="folder, prefix or single image: local path or fsspec URL (s3://...)")
-    parser.add_argument("output", help="output prefix: local path or fsspec URL")
-    add_model_arguments(parser)
+    add_run_arguments(parser, "folder, prefix or single image: local path or fsspec URL (s3://...)",
+                      "output prefix: local path or fsspec URL")
     parser.add_argument("--format", dest="fmt", default="png", choices=sorted(FORMATS), help="output format")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
     parser.add_argument("--max-side", type=int, default=0, help="shrink inputs so the longer side is at most N")
@@ -42,32 +33,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> ConvertConfig:
-    """Parsed arguments to a ConvertConfig."""
-    return ConvertConfig(
-        input=args.input,
-        output=args.output,
-        model=model_settings(args),
-        pool=pool_settings(args),
-        storage_options=storage_options(args),
-        fmt=args.fmt,
-        quality=args.quality,
-        max_side=args.max_side,
-        max_pixels=args.max_pixels,
-        max_member_bytes=args.max_member_bytes,
-        max_decode_seconds=args.max_decode_seconds,
-        resume=args.resume,
-        limit=args.limit,
-        archive=args.archive,
-        wait=args.wait,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the conversion and print where everything went; 1 if any input failed."""
-    result = convert(config_from_args(args))
-    print(result.line())
-    return result.exit_code
+    return report(convert(config_of(ConvertConfig, args)))
 
 
 main = module_main(build_parser, run)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
-from jobs.common import module_main, run_command
+from jobs.common import module_main, report, run_command
 from pipeline.run import ConvertConfig, convert
 from pipeline.settings import ModelSettings
 
@@ -70,9 +70,7 @@ def run(args: argparse.Namespace) -> int:
             pairs.append((name, Image.open(samples / name), Image.open(out)))
     sheet = root / "contact-sheet.png"
     contact_sheet(pairs).save(sheet)
-    print(result.line())
-    print(f"contact sheet: {sheet}")
-    return result.exit_code
+    return report(result, f"contact sheet: {sheet}")
 
 
 main = module_main(build_parser, run)

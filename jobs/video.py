@@ -3,15 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import (
-    add_model_arguments,
-    add_wait_argument,
-    model_settings,
-    module_main,
-    pool_settings,
-    run_command,
-    storage_options,
-)
+from jobs.common import add_run_arguments, add_wait_argument, config_of, module_main, report, run_command
 from pipeline.video.codec_choice import DECODERS, ENCODERS
 from pipeline.video.run import VideoConfig, convert_video
 
@@ -19,9 +11,8 @@ from pipeline.video.run import VideoConfig, convert_video
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The video command's arguments."""
     parser = parser or argparse.ArgumentParser(prog="stylebatch video", description=__doc__)
-    parser.add_argument("input", help="video file, or a .zip/.tar of frames (with --fps): local path or fsspec URL")
-    parser.add_argument("output", help="output video (.mp4, .mkv, .mov): local path or fsspec URL")
-    add_model_arguments(parser)
+    add_run_arguments(parser, "video file, or a .zip/.tar of frames (with --fps): local path or fsspec URL",
+                      "output video (.mp4, .mkv, .mov): local path or fsspec URL")
     parser.add_argument("--max-side", type=int, default=0, help="shrink frames so the longer side is at most N")
     parser.add_argument("--segment-seconds", type=float, default=10.0,
                         help="segment length (cut anywhere, frame-exact; the unit of parallel work and resume)")
@@ -42,14 +33,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def run(args: argparse.Namespace) -> int:
     """Convert the video and print where it went; 1 if some segments failed (rerun to retry them)."""
-    result = convert_video(VideoConfig(
-        input=args.input, output=args.output, model=model_settings(args), pool=pool_settings(args),
-        storage_options=storage_options(args), max_side=args.max_side, segment_seconds=args.segment_seconds,
-        crf=args.crf, preset=args.preset, resume=args.resume, keep_segments=args.keep_segments,
-        deflicker=args.deflicker, encoder=args.encoder, decoder=args.decoder, fps=args.fps, wait=args.wait,
-    ))
-    print(result.line())
-    return result.exit_code
+    return report(convert_video(config_of(VideoConfig, args)))
 
 
 main = module_main(build_parser, run)

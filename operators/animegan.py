@@ -15,7 +15,7 @@ from torch import nn
 from operators.errors import ConfigError
 from operators.feedforward import HALF_OPTION, TILE_OPTION, FeedForwardStylizer
 from operators.spec import OperatorSpec, Option
-from operators.weights import check_checkpoint, load_into, load_state_dict
+from operators.weights import load_into, load_state_dict, weights_check
 
 PUBLIC_CHECKPOINTS = {
     "paprika": "paprika.pt",
@@ -158,10 +158,6 @@ class AnimeGANStylizer(FeedForwardStylizer):
         return self.net(x, self.align_corners)
 
 
-def check_weights(options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> None:
-    """The checkpoint's keys and shapes against the Generator, without building it."""
-    check_checkpoint(Generator, options["weights"], storage_options)
-
 
 SPEC = OperatorSpec(
     name="animegan",
@@ -178,5 +174,5 @@ SPEC = OperatorSpec(
     batch_size=8,
     build=AnimeGANStylizer,
     complete=locate_weights,
-    validate=check_weights,
+    validate=weights_check(Generator),
 )

@@ -18,7 +18,7 @@ from operators.errors import ConfigError
 from operators.feedforward import HALF_OPTION, TILE_OPTION, FeedForwardStylizer
 from operators.losses import gram_matrix, total_variation
 from operators.spec import OperatorSpec, Option
-from operators.weights import check_checkpoint, load_into, load_state_dict
+from operators.weights import load_into, load_state_dict, weights_check
 
 LEGACY_KEY = re.compile(r"in\d+\.running_(mean|var)$")
 STRIDE = 4
@@ -136,10 +136,6 @@ def weights_url(options: Mapping[str, Any]) -> str:
     return options["weights"]
 
 
-def check_weights(options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> None:
-    """The checkpoint's keys and shapes against TransformerNet, without building it."""
-    check_checkpoint(TransformerNet, weights_url(options), storage_options, drop_legacy_keys)
-
 
 class FastNSTStylizer(FeedForwardStylizer):
     """A TransformerNet resident on a device; fp16 and channels-last on CUDA."""
@@ -167,5 +163,5 @@ SPEC = OperatorSpec(
     method="feed-forward",
     batch_size=16,
     build=FastNSTStylizer,
-    validate=check_weights,
+    validate=weights_check(TransformerNet, weights_url, drop_legacy_keys),
 )

@@ -28,7 +28,7 @@ from operators.text_lines import (
     rotate,
 )
 from operators.tiling import run_tiled
-from operators.weights import check_checkpoint, load_into, load_state_dict
+from operators.weights import load_into, load_state_dict, weights_check
 
 LINE_HEIGHT = 64
 STRIDE = 32
@@ -214,10 +214,6 @@ class HandwritingStylizer:
         return line_array, (top, left, height, width)
 
 
-def check_weights(options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> None:
-    """The checkpoint's keys and shapes against the U-Net generator, without building it."""
-    check_checkpoint(UNetGenerator, options["weights"], storage_options)
-
 
 SPEC = OperatorSpec(
     name="handwriting",
@@ -231,5 +227,5 @@ SPEC = OperatorSpec(
     batch_size=1,
     build=HandwritingStylizer,
     complete=lambda options: {**options, "weights": options["weights"] or shipped_checkpoint()},
-    validate=check_weights,
+    validate=weights_check(UNetGenerator),
 )

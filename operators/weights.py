@@ -9,6 +9,7 @@ import torch
 
 from operators.errors import ConfigError
 from operators.files import local_copy
+from operators.spec import Validator
 
 
 def load_state_dict(url: str, storage_options: Mapping[str, Any] | None = None) -> dict[str, torch.Tensor]:
@@ -67,3 +68,16 @@ def check_checkpoint(network: Callable[[], torch.nn.Module], url: str, storage_o
         more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
         raise ConfigError(f"{url} does not fit {type(model).__name__}: {'; '.join(problems[:3])}{more}; "
                           "is it a checkpoint for this operator?")
+
+
+def weights_check(network: Callable[[], torch.nn.Module],
+                  url_of: Callable[[Mapping[str, Any]], str] = lambda options: options["weights"],
+                  adapt: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] = dict) -> Validator:
+    """An operator's driver-side check (`OperatorSpec.validate`): the checkpoint its options name has
+    exactly `network`'s keys and shapes, found without building the network."""
+
+    def check(options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> None:
+        check_checkpoint(network, url_of(options), storage_options, adapt)
+
+    return check
+

@@ -11,28 +11,23 @@ from typing import Any
 
 from operators.errors import ConfigError
 from pipeline.archives import archive_protocol
-from pipeline.keys import WORK_SUFFIX
-from pipeline.manifest import MANIFEST_DIR
-from pipeline.report.card import REPORT_DIR
+from pipeline.runs.layout import RunLayout
 from pipeline.storage import PARTIAL_SUFFIX, atomic_writer, filesystem
 
 
-def archive_work_area(output: str) -> str:
-    """Where an archive run keeps its images and manifests before (and after) packing."""
+def check_archive_output(output: str) -> None:
+    """ConfigError unless OUTPUT names an archive that `pack` can write."""
     if archive_protocol(output) is None:
         raise ConfigError(f"--archive writes one archive: OUTPUT must end in .zip or .tar, not {output}")
-    return output + WORK_SUFFIX
 
 
-def pack(work: str, output: str, storage_options: Mapping[str, Any]) -> int:
-    """Write every image under `work` (manifests and reports left out) into the archive `output`; returns the member count.
-
-    The archive appears whole or not at all (see `storage.atomic_writer`).
-    """
-    fs, root = filesystem(work, storage_options)
-    records = (MANIFEST_DIR + "/", REPORT_DIR + "/")  # the run's own records stay in the work area
-    files = sorted(p for p in fs.find(root) if not p[len(root) + 1 :].startswith(records)
-                   and not p.endswith(PARTIAL_SUFFIX))
+def pack(layout: RunLayout, storage_options: Mapping[str, Any]) -> int:
+    """Write every image of an archive run's work area (its records left out) into the archive
+    OUTPUT; returns the member count. The archive appears whole or not at all (see
+    `storage.atomic_writer`)."""
+    output = layout.output
+    fs, root = layout.fs(layout.results)
+    files = sorted(p for p in fs.find(root) if not layout.is_record(p[len(root) + 1 :]) and not p.endswith(PARTIAL_SUFFIX))
     out_fs, out_path = filesystem(output, storage_options)
     with atomic_writer(out_fs, out_path) as sink:
         if archive_protocol(output) == "zip":

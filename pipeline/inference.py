@@ -13,6 +13,7 @@ import ray
 from operators.images import limit_pixels
 from operators.registry import get_operator
 from operators.spec import OperatorSpec
+from pipeline.runs.status import Outcomes
 from pipeline.settings import CPU_ACTORS_MAX, TASK_CPUS, PoolSettings
 from pipeline.stages import Batch, objects
 
@@ -48,33 +49,32 @@ class StylizeActor:
         if threads and "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
         limit_pixels(max_pixels)  # style images and maps obey the run's --max-pixels too
-        self.stylize = spec.build(options, "auto", storage_options)
+        self.model = spec.build(options, "auto", storage_options)
         self.max_batch = max_batch
 
     def __call__(self, batch: Batch) -> Batch:
         images = list(batch["image"])
-        statuses, errors = batch["status"].copy(), batch["error"].copy()
-        seconds = batch["seconds"].copy()
+        outcomes, seconds = Outcomes(batch), batch["seconds"].copy()
         groups: dict[tuple[int, ...], list[int]] = {}
-        for i, status in enumerate(statuses):
-            if status == "pending":
+        for i in range(len(images)):
+            if outcomes.pending(i):
                 groups.setdefault(images[i].shape, []).append(i)
         for members in groups.values():
             for start in range(0, len(members), self.max_batch):
-                self._run(members[start : start + self.max_batch], images, statuses, errors, seconds)
-        return {**batch, "image": objects(images), "status": statuses, "error": errors, "seconds": seconds}
+                self._run(members[start : start + self.max_batch], images, outcomes, seconds)
+        return {**batch, "image": objects(images), **outcomes.columns(), "seconds": seconds}
 
-    def _run(self, rows: list[int], images: list, statuses: np.ndarray, errors: np.ndarray, seconds: np.ndarray) -> None:
+    def _run(self, rows: list[int], images: list, outcomes: Outcomes, seconds: np.ndarray) -> None:
         """One forward pass over `rows`; if it fails, each row is tried alone so one image fails alone."""
         start = time.perf_counter()
         try:
-            out = self.stylize(np.stack([images[i] for i in rows]))
+            out = self.model(np.stack([images[i] for i in rows]))
         except Exception as exc:  # a model error must fail its own inputs, not the job
             if len(rows) > 1:
                 for i in rows:
-                    self._run([i], images, statuses, errors, seconds)
+                    self._run([i], images, outcomes, seconds)
                 return
-            statuses[rows[0]], errors[rows[0]] = "failed", f"model failed: {type(exc).__name__}: {exc}"
+            outcomes.fail(rows[0], f"model failed: {type(exc).__name__}: {exc}")
             images[rows[0]] = images[rows[0]][:0, :0]
             return
         share = (time.perf_counter() - start) / len(rows)
@@ -140,9 +140,9 @@ class ActorPool:
         return {"num_cpus": TASK_CPUS, "compute": ray.data.TaskPoolStrategy(size=self.cpu_tasks),
                 "max_retries": self.max_retries}
 
-    def stylize(self, ds: ray.data.Dataset, model: Mapping[str, Any], actor: type = StylizeActor,
+    def apply(self, ds: ray.data.Dataset, actor_arguments: Mapping[str, Any], actor: type = StylizeActor,
                 rows_per_call: int | None = None, isolated: bool = False, calls_per_actor: int = 1) -> ray.data.Dataset:
-        """`ds` through the pool: each `actor` is built from `model` (operator, options,
+        """`ds` through the pool: each `actor` is built from `actor_arguments` (operator, options,
         storage_options) and called with `rows_per_call` rows (default: the batch size), up to
         `calls_per_actor` calls at once. `isolated` sends an actor one call at a time, so that an
         input that kills it costs no other input a try."""
@@ -152,7 +152,7 @@ class ActorPool:
             compute=self._strategy(isolated, calls_per_actor),
             num_gpus=self.num_gpus,
             num_cpus=self.num_cpus,
-            fn_constructor_kwargs={**model, "max_batch": self.batch_size, "threads": self.threads},
+            fn_constructor_kwargs={**actor_arguments, "max_batch": self.batch_size, "threads": self.threads},
             # a dead actor is always replaced (each death costs a call one of its bounded retries),
             # so a poison input cannot empty the pool
             max_restarts=-1,

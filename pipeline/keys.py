@@ -4,7 +4,6 @@ from __future__ import annotations
 import posixpath
 import unicodedata
 
-WORK_SUFFIX = ".work"  # OUTPUT.work/: where a run whose OUTPUT is one file (a video, an archive) keeps its work
 
 
 class KeyRejected(Exception):

@@ -3,6 +3,7 @@ actor pool is sized. The CLI flags that fill them are in `jobs/common.py`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -10,7 +11,7 @@ class ModelSettings:
     """`--operator NAME`, `--set KEY=VALUE` (and `--weights URL`, the same as `--set weights=URL`)."""
 
     operator: str
-    settings: dict[str, str] = field(default_factory=dict)
+    requested: dict[str, str] = field(default_factory=dict)  # option -> value as given, before the operator parses it
 
 
 DEFAULT_MAX_RETRIES = 3
@@ -28,3 +29,15 @@ class PoolSettings:
     actors: int | None = None
     gpus_per_actor: float | None = None
     max_retries: int = DEFAULT_MAX_RETRIES
+
+
+@dataclass
+class RunRequest:
+    """What every model-running command is asked first: where from, where to, with which model, on
+    which pool, with which storage options. Each command's config adds its own flags to it."""
+
+    input: str
+    output: str
+    model: ModelSettings
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    storage_options: dict[str, Any] = field(default_factory=dict)

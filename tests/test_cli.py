@@ -20,6 +20,7 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
+@pytest.mark.slow
 def test_operators_lists_options_and_presets() -> None:
     code, out, _ = run_cli("operators")
     assert code == 0
@@ -38,6 +39,7 @@ def test_operators_lists_options_and_presets() -> None:
         (["--operator", "onnx", "--set", "preset=multistyle26", "--format", "tiff"], "invalid choice"),
     ],
 )
+@pytest.mark.slow
 def test_configuration_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     (tmp_path / "a.png").write_bytes(encoded(photo(8, 8)))
     code, out, err = run_cli("convert", str(tmp_path), str(tmp_path / "out"), *args)
@@ -47,12 +49,14 @@ def test_configuration_errors_exit_2_with_one_line(tmp_path: Path, args: list[st
         assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_missing_input_exits_2(tmp_path: Path) -> None:
     code, _, err = run_cli("convert", str(tmp_path / "absent"), str(tmp_path / "out"), "--operator", "onnx",
                            "--set", "preset=multistyle26")
     assert code == 2 and "does not exist" in err
 
 
+@pytest.mark.slow
 def test_pickled_checkpoint_is_refused_before_work(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(encoded(photo(8, 8)))
     torch.save({"w": torch.nn.Linear(2, 2)}, tmp_path / "module.pt")  # a pickled module, not a state dict

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import BUCKET
 from images import encoded, photo
 
@@ -22,6 +23,7 @@ printf '{{"Version": 1, "AccessKeyId": "AKIDSTYLEBATCH", "SecretAccessKey": "{se
 """
 
 
+@pytest.mark.slow
 def test_short_lived_credentials_refresh_and_never_leak(s3, s3_endpoint: str, tmp_path: Path) -> None:
     for i in range(6):
         s3.pipe(f"{BUCKET}/creds/in/{i}.png", encoded(photo(12, 12, seed=i)))

@@ -33,6 +33,7 @@ def shipped() -> HandwritingStylizer:
     return HandwritingStylizer({"weights": shipped_checkpoint(), "tile": 1024}, "cpu", {})
 
 
+@pytest.mark.slow
 @needs_ocr
 @pytest.mark.parametrize("kind", EVAL_KINDS)
 def test_shipped_model_reads_nearly_as_well_as_the_hand_font(shipped: HandwritingStylizer, kind: str) -> None:
@@ -48,6 +49,7 @@ def test_shipped_model_reads_nearly_as_well_as_the_hand_font(shipped: Handwritin
     assert ours[0] / ours[1] <= GOALS[kind] * hand[0] / hand[1], (ours, hand)
 
 
+@pytest.mark.slow
 @needs_ocr
 def test_shipped_model_keeps_a_photographed_page_legible(shipped: HandwritingStylizer) -> None:
     photo = photo_page()

@@ -152,6 +152,7 @@ def test_names_on_s3_are_exact_keys(ray_cluster, s3) -> None:
                                                        "which cannot be listed folder by folder: rename them"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("setpriv"), reason="root reads every folder")
 def test_a_folder_that_cannot_be_listed_is_a_failed_row(tmp_path: Path) -> None:
     """A run (its own process, its own Ray) over a folder it may not read; as root, without the
@@ -179,7 +180,8 @@ def test_a_folder_that_cannot_be_listed_is_a_failed_row(tmp_path: Path) -> None:
 
 def test_an_input_deleted_after_listing_fails_alone(ray_cluster, tmp_path: Path) -> None:
     """The listing is journalled before reading starts; the vanished input is one failed row."""
-    from pipeline.stages import read_and_decode
+    from pipeline.sources import Decoding, Source
+    from pipeline.stages import DecodeStep, read_and_decode
 
     source = tmp_path / "in"
     source.mkdir()
@@ -189,7 +191,6 @@ def test_an_input_deleted_after_listing_fails_alone(ray_cluster, tmp_path: Path)
              "member": np.array(["", ""], object), "status": np.array(["pending", "pending"], object),
              "error": np.array(["", ""], object)}
     (source / "gone.png").unlink()
-    decoded = read_and_decode(batch, input_mode="RGB", max_pixels=1 << 20, max_side=0, storage_options={},
-                              root=str(source))
+    decoded = read_and_decode(batch, step=DecodeStep(Source(str(source), {}), Decoding("RGB", max_pixels=1 << 20)))
     assert list(decoded["status"]) == ["failed", "pending"]
     assert "cannot read input" in decoded["error"][0]

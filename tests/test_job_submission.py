@@ -93,6 +93,7 @@ def test_a_job_with_a_failed_input_ends_failed_and_says_so(ray_head, tmp_path: P
     assert len(list(output.glob("*.png"))) == 2
 
 
+@pytest.mark.slow
 def test_a_client_without_the_token_is_refused(ray_head) -> None:
     env, address = ray_head
     stranger = {**env, "HOME": str(Path(env["HOME"]).parent / "stranger")}

@@ -42,7 +42,7 @@ def test_cpu_task_modules_do_not_import_torch() -> None:
 def test_an_onnx_run_never_imports_torch() -> None:
     """The driver of a command and an `onnx` model actor import only the operator they run: torch
     costs seconds of every start (operators are looked up by name, their modules imported on use)."""
-    code = ("import sys, jobs.cli, jobs.convert, jobs.video, pipeline.video.stylize; "
+    code = ("import sys, jobs.cli, jobs.convert, jobs.video, pipeline.video.segment_actor; "
             "from operators.registry import get_operator; get_operator('onnx'); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

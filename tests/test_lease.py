@@ -13,7 +13,8 @@ from videos import make_video
 
 from jobs import cli
 from jobs.common import run_command
-from pipeline.lease import Lease, LeaseLost, OutputHeld
+from pipeline.runs.lease import Lease, LeaseLost, OutputHeld
+from pipeline.runs.layout import RunLayout
 from pipeline.run import ConvertConfig, convert
 from pipeline.settings import ModelSettings
 from pipeline.video.run import VideoConfig, convert_video
@@ -32,33 +33,33 @@ def stored(lease: Lease) -> dict:
 
 
 def test_a_held_output_refuses_a_second_run_naming_the_holder(output: str) -> None:
-    with Lease(output, {}, "run-a"):
+    with Lease(RunLayout.for_folder(output, {}), "run-a"):
         with pytest.raises(OutputHeld, match=r"held by run run-a \(started .* pid \d+\).*--wait"):
-            Lease(output, {}, "run-b").acquire()
-    with Lease(output, {}, "run-b") as lease:
+            Lease(RunLayout.for_folder(output, {}), "run-b").acquire()
+    with Lease(RunLayout.for_folder(output, {}), "run-b") as lease:
         assert stored(lease)["run_id"] == "run-b"
-    assert not Lease(output, {}, "probe").fs.exists(lease.path)
+    assert not Lease(RunLayout.for_folder(output, {}), "probe").fs.exists(lease.path)
 
 
 def test_an_expired_lease_is_taken_over(output: str) -> None:
-    dead = Lease(output, {}, "killed-run")
+    dead = Lease(RunLayout.for_folder(output, {}), "killed-run")
     dead.acquire()  # never renewed, never released: a killed run
     dead.fs.pipe_file(dead.path, json.dumps({**stored(dead), "host": "elsewhere", "expires_at": time.time() - 1}).encode())
-    with Lease(output, {}, "next-run") as lease:
+    with Lease(RunLayout.for_folder(output, {}), "next-run") as lease:
         assert stored(lease)["run_id"] == "next-run"
 
 
 def test_a_holder_whose_process_is_gone_from_this_host_has_expired(tmp_path: Path) -> None:
-    dead = Lease(str(tmp_path / "out"), {}, "killed-run", seconds=3600)
+    dead = Lease(RunLayout.for_folder(str(tmp_path / "out"), {}), "killed-run", seconds=3600)
     dead.acquire()
     record = stored(dead)
     dead.fs.pipe_file(dead.path, json.dumps({**record, "pid": 2**22 + 12345}).encode())  # no such pid
-    with Lease(str(tmp_path / "out"), {}, "next-run") as lease:
+    with Lease(RunLayout.for_folder(str(tmp_path / "out"), {}), "next-run") as lease:
         assert stored(lease)["run_id"] == "next-run"
 
 
 def test_the_lease_is_renewed_and_a_takeover_is_noticed(output: str) -> None:
-    with Lease(output, {}, "run-a", seconds=0.8) as lease:
+    with Lease(RunLayout.for_folder(output, {}), "run-a", seconds=0.8) as lease:
         first = stored(lease)["expires_at"]
         time.sleep(0.6)
         assert stored(lease)["expires_at"] > first
@@ -72,11 +73,11 @@ def test_the_lease_is_renewed_and_a_takeover_is_noticed(output: str) -> None:
 
 
 def test_wait_queues_behind_the_holder(tmp_path: Path) -> None:
-    holder = Lease(str(tmp_path / "out"), {}, "run-a", seconds=2)
+    holder = Lease(RunLayout.for_folder(str(tmp_path / "out"), {}), "run-a", seconds=2)
     holder.__enter__()
     threading.Timer(1.0, holder.__exit__, (None, None, None)).start()
     started = time.monotonic()
-    with Lease(str(tmp_path / "out"), {}, "run-b", seconds=2, wait=True) as lease:
+    with Lease(RunLayout.for_folder(str(tmp_path / "out"), {}), "run-b", seconds=2, wait=True) as lease:
         assert stored(lease)["run_id"] == "run-b"
     assert time.monotonic() - started >= 0.9
 
@@ -85,7 +86,7 @@ def test_convert_into_a_held_output_exits_2_before_any_work(tmp_path: Path, anim
     source = tmp_path / "in"
     source.mkdir()
     (source / "a.png").write_bytes(encoded(photo(16, 16)))
-    with Lease(str(tmp_path / "out"), {}, "nightly-1"):
+    with Lease(RunLayout.for_folder(str(tmp_path / "out"), {}), "nightly-1"):
         started = time.monotonic()
         with pytest.raises(SystemExit) as exit_info:
             run_command(cli.main, ["convert", str(source), str(tmp_path / "out"), "--operator", "animegan",
@@ -97,13 +98,13 @@ def test_convert_into_a_held_output_exits_2_before_any_work(tmp_path: Path, anim
 
 def test_video_into_a_held_output_is_refused_and_archive_runs_hold_their_work_area(tmp_path: Path) -> None:
     make_video(tmp_path / "clip.mp4", frames=12)
-    with Lease(str(tmp_path / "styled.mp4.work"), {}, "movie-night"):
+    with Lease(RunLayout.for_video(str(tmp_path / "styled.mp4"), {}), "movie-night"):
         with pytest.raises(OutputHeld, match="movie-night"):
             convert_video(VideoConfig(str(tmp_path / "clip.mp4"), str(tmp_path / "styled.mp4"),
                                       ModelSettings("onnx", {"preset": "multistyle26"})))
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.png").write_bytes(encoded(photo(16, 16)))
-    with Lease(str(tmp_path / "styled.zip.work"), {}, "archive-run"):
+    with Lease(RunLayout.for_archive(str(tmp_path / "styled.zip"), {}), "archive-run"):
         with pytest.raises(OutputHeld, match="archive-run"):
             convert(ConvertConfig(str(tmp_path / "in"), str(tmp_path / "styled.zip"),
                                   ModelSettings("onnx", {"preset": "multistyle26"}), archive=True))

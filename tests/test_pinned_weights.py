@@ -45,6 +45,7 @@ def test_a_pinned_run_converts(ray_cluster, tmp_path: Path, animegan_weights: Pa
     assert result.totals.converted == 1
 
 
+@pytest.mark.slow
 def test_a_pin_mismatch_stops_before_any_work(tmp_path: Path, animegan_weights: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.png").write_bytes(encoded(photo(16, 16)))

@@ -13,8 +13,9 @@ from conftest import BUCKET
 from images import bad_and_odd_inputs, encoded, photo
 from PIL import Image
 
-from pipeline.manifest import ManifestWriter, finish_killed_runs
-from pipeline.resume import fold_into_state, load_done
+from pipeline.runs.manifest import ManifestWriter, finish_killed_runs
+from pipeline.runs.layout import RunLayout
+from pipeline.runs.resume import fold_into_state, load_done
 from pipeline.run import ConvertConfig, convert
 from pipeline.settings import ModelSettings
 
@@ -91,7 +92,7 @@ def test_s3_to_s3_accounts_for_every_input(ray_cluster, s3, s3_inputs: str, anim
     forced = convert(replace(cfg, resume=False))
     assert forced.totals.converted == result.totals.converted and forced.totals.skipped == 0
 
-    changed = convert(replace(cfg, model=ModelSettings("animegan", {**cfg.model.settings, "align_corners": "true"})))
+    changed = convert(replace(cfg, model=ModelSettings("animegan", {**cfg.model.requested, "align_corners": "true"})))
     assert changed.totals.converted == result.totals.converted  # another config is not "already done"
 
 
@@ -130,7 +131,7 @@ def test_single_file_input_and_max_side(ray_cluster, tmp_path: Path) -> None:
 
 def test_a_killed_runs_parts_are_folded_into_the_resume_state_once(s3) -> None:
     output = f"s3://{BUCKET}/killed"
-    writer = ManifestWriter(output, "run-1", {}, flush_rows=1)
+    writer = ManifestWriter(RunLayout.for_folder(output, {}), "run-1", flush_rows=1)
     writer.add(pa.table({
         "input": ["s3://x/a.png", "s3://x/b.png"], "input_version": ["10:e1", "12:e2"], "output": ["o/a.png", ""],
         "status": ["converted", "failed"], "error": ["", "bad"], "operator": ["onnx"] * 2, "config_hash": ["h"] * 2,
@@ -138,10 +139,10 @@ def test_a_killed_runs_parts_are_folded_into_the_resume_state_once(s3) -> None:
         "finished_at": pa.array([0, 0], pa.timestamp("ms", tz="UTC")), "run_id": ["run-1"] * 2,
     }))
     # the process dies here: no finish(); the part file is already in object storage
-    manifests = finish_killed_runs(output, {}, current_run="run-2")
+    manifests = finish_killed_runs(RunLayout.for_folder(output, {}), current_run="run-2")
     assert manifests == [f"{output}/_manifest/run-1.parquet"]
     assert json.loads(s3.cat_file(f"{BUCKET}/killed/_manifest/run-1.json"))["aborted"] is True
-    fold_into_state(output, {}, manifests)
-    assert load_done(output, {}, "h").to_pylist() == ["s3://x/a.png\n10:e1"]
-    assert load_done(output, {}, "other").to_pylist() == []
-    assert finish_killed_runs(output, {}, current_run="run-3") == []  # its parts are read once, then gone
+    fold_into_state(RunLayout.for_folder(output, {}), manifests)
+    assert load_done(RunLayout.for_folder(output, {}), "h").to_pylist() == ["s3://x/a.png\n10:e1"]
+    assert load_done(RunLayout.for_folder(output, {}), "other").to_pylist() == []
+    assert finish_killed_runs(RunLayout.for_folder(output, {}), current_run="run-3") == []  # its parts are read once, then gone

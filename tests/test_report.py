@@ -17,8 +17,9 @@ from PIL import Image
 from test_run_aborted import model_no_runtime_loads
 
 from jobs import cli
-from pipeline.lease import Lease
-from pipeline.run import RunAborted
+from pipeline.runs.lease import Lease
+from pipeline.runs.layout import RunLayout
+from pipeline.runs.lifecycle import RunAborted
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
@@ -78,6 +79,7 @@ def test_a_run_leaves_its_report_with_totals_failures_and_pictures(converted: tu
     assert f'href="{run_id}.html"' in index
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_the_report_renders_in_chromium_from_a_file_and_a_web_server(converted: tuple[Path, str], tmp_path: Path) -> None:
     output, run_id = converted
@@ -116,7 +118,7 @@ def test_status_shows_the_last_run_its_failures_and_who_holds_output(converted: 
     assert f"last run {run_id} (convert, onnx, completed)" in text
     assert "6 converted, 0 skipped, 2 failed of 8" in text and "images/s" in text
     assert re.search(r"^\s+1\s+.*\(e\.g\. .*broken\.jpg\)$", text, re.MULTILINE) and "no run holds it now" in text
-    with Lease(str(output), {}, "20990101T000000Z-abcdef"):
+    with Lease(RunLayout.for_folder(str(output), {}), "20990101T000000Z-abcdef"):
         cli.main(["status", str(output)])
     assert "held now by run 20990101T000000Z-abcdef" in capsys.readouterr().out
 

@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 from images import encoded, photo
 
-from pipeline.manifest import ManifestWriter
-from pipeline.resume import load_done
+from pipeline.runs.manifest import ManifestWriter
+from pipeline.runs.layout import RunLayout
+from pipeline.runs.resume import load_done
 from pipeline.run import ConvertConfig, convert
 from pipeline.settings import ModelSettings
 
@@ -58,7 +59,7 @@ def test_changed_inputs_and_missing_outputs_are_redone_and_unrecorded_outputs_re
     assert set(statuses(convert(cfg)).values()) == {"skipped"}
     assert fresh.exists() and not stale.exists()
 
-    other = replace(cfg, model=ModelSettings("animegan", {**cfg.model.settings, "align_corners": "true"}))
+    other = replace(cfg, model=ModelSettings("animegan", {**cfg.model.requested, "align_corners": "true"}))
     assert set(statuses(convert(other)).values()) == {"converted"}  # another config's outputs are not done
     assert set(statuses(convert(replace(other, resume=False))).values()) == {"converted"}
 
@@ -103,7 +104,7 @@ def test_a_run_without_resume_still_folds_a_killed_runs_records(ray_cluster, tmp
     source.mkdir()
     (source / "a.png").write_bytes(encoded(photo(24, 16)))
     cfg = ConvertConfig(str(source), str(out), ModelSettings("onnx", {"preset": "multistyle26"}), resume=False)
-    killed = ManifestWriter(str(out), "killed", {}, flush_rows=1)
+    killed = ManifestWriter(RunLayout.for_folder(str(out), {}), "killed", flush_rows=1)
     killed.add(pa.table({
         "input": ["/elsewhere/b.png"], "input_version": ["7:1"], "output": [str(out / "b.png")], "status": ["converted"],
         "error": [""], "operator": ["onnx"], "config_hash": ["h"], "width": [1], "height": [1], "seconds": [0.1],
@@ -112,4 +113,4 @@ def test_a_run_without_resume_still_folds_a_killed_runs_records(ray_cluster, tmp
     assert convert(cfg).totals.converted == 1
     assert json.loads((out / "_manifest" / "killed.json").read_text())["aborted"]
     assert not (out / "_manifest" / "_parts").exists()
-    assert load_done(str(out), {}, "h").to_pylist() == ["/elsewhere/b.png\n7:1"]
+    assert load_done(RunLayout.for_folder(str(out), {}), "h").to_pylist() == ["/elsewhere/b.png\n7:1"]

@@ -21,7 +21,7 @@ from pipeline.video import run as video_run
 from pipeline.video.codec_choice import Encoder, choose_decoder, choose_encoder, opens
 from pipeline.video.run import VideoConfig, convert_video
 from pipeline.video.segments import plan_segments, probe, video_frames
-from pipeline.video.stylize import CHUNK_BYTES, CHUNK_FRAMES, frame_chunks
+from pipeline.video.segment_actor import CHUNK_BYTES, CHUNK_FRAMES, frame_chunks
 
 SETTINGS = {"preset": "multistyle26", "style": "3"}
 

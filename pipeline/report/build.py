@@ -9,30 +9,23 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
-from pipeline.keys import WORK_SUFFIX
-from pipeline.manifest import MANIFEST_DIR, run_rows, run_totals
-from pipeline.report.card import REPORT_DIR, RunCard, load_cards
-from pipeline.report.page import Counts, index_page, run_page
+from pipeline.report.card import RunCard, load_cards
+from pipeline.report.page import index_page, run_page
+from pipeline.runs.status import Counts
 from pipeline.report.pictures import in_task
+from pipeline.runs.layout import RunLayout
+from pipeline.runs.manifest import run_rows, run_totals
 from pipeline.storage import filesystem, to_url, write_bytes
 
 INDEX = "index.html"
 log = logging.getLogger(__name__)
 
 
-def report_folder(output: str, storage_options: Mapping[str, Any]) -> str:
-    """The report folder of OUTPUT: OUTPUT/_report, or OUTPUT.work/_report for a video or an archive
-    (whose OUTPUT is one file)."""
-    fs, root = filesystem(output, storage_options)
-    if fs.exists(f"{root}{WORK_SUFFIX}/{REPORT_DIR}") or fs.isfile(root):
-        return f"{output}{WORK_SUFFIX}/{REPORT_DIR}"
-    return f"{output}/{REPORT_DIR}"
-
-
 def write_page(report_url: str, card: RunCard, storage_options: Mapping[str, Any]) -> str:
     """Write REPORT/<run_id>.html from the card and the run's rows; returns its URL."""
-    totals = run_totals(card.manifest_dir, card.run_id, storage_options)
-    rows = run_rows(card.manifest_dir, card.run_id, storage_options)
+    records = RunLayout.of_records(card.manifest_dir, storage_options)
+    totals = run_totals(records, card.run_id)
+    rows = run_rows(records, card.run_id)
     rate = totals.images_per_second if totals else None
     url = f"{report_url}/{card.run_id}.html"
     write_bytes(url, run_page(card, rows, rate).encode(), storage_options)
@@ -42,10 +35,11 @@ def write_page(report_url: str, card: RunCard, storage_options: Mapping[str, Any
 def run_counts(card: RunCard, storage_options: Mapping[str, Any]) -> tuple[Counts, float | None]:
     """A run's counts and its images (frames)/s from the totals it wrote; while it runs, or if it
     aborted without totals, the counts of the rows it recorded and no rate."""
-    totals = run_totals(card.manifest_dir, card.run_id, storage_options)
+    records = RunLayout.of_records(card.manifest_dir, storage_options)
+    totals = run_totals(records, card.run_id)
     if totals:
-        return Counts(totals.inputs, totals.converted, totals.skipped, totals.failed), totals.images_per_second
-    return Counts.of(run_rows(card.manifest_dir, card.run_id, storage_options)), None
+        return totals, totals.images_per_second
+    return Counts.of(run_rows(records, card.run_id)), None
 
 
 def write_index(report_url: str, storage_options: Mapping[str, Any]) -> str:
@@ -56,15 +50,12 @@ def write_index(report_url: str, storage_options: Mapping[str, Any]) -> str:
     return url
 
 
-def cards_from_manifests(output: str, report_url: str, storage_options: Mapping[str, Any]) -> list[RunCard]:
+def cards_from_manifests(layout: RunLayout) -> list[RunCard]:
     """Cards for the finished runs in OUTPUT's manifests that have none (runs of a release without
     reports): what the manifest knows (operator, config hash, times, counts); no options or pictures."""
-    fs, report_root = filesystem(report_url, storage_options)
-    manifest_dirs = [(f"{output}/{MANIFEST_DIR}", "convert")]
-    if report_url.startswith(f"{output}{WORK_SUFFIX}"):  # a video (one manifest folder per configuration) or an archive
-        work_fs, work_root = filesystem(f"{output}{WORK_SUFFIX}", storage_options)
-        manifest_dirs = [(to_url(work_fs, p), "video") for p in work_fs.glob(f"{work_root}/*/{MANIFEST_DIR}")]
-        manifest_dirs.append((f"{output}{WORK_SUFFIX}/{MANIFEST_DIR}", "convert"))
+    storage_options = layout.storage_options
+    fs, report_root = layout.fs(layout.report_dir)
+    manifest_dirs = layout.manifest_dirs()
     cards = []
     for folder, kind in manifest_dirs:
         mfs, root = filesystem(folder, storage_options)
@@ -72,14 +63,14 @@ def cards_from_manifests(output: str, report_url: str, storage_options: Mapping[
             run_id = path.rsplit("/", 1)[-1][: -len(".json")]
             if fs.exists(f"{report_root}/{run_id}.json"):
                 continue
-            totals = run_totals(folder, run_id, storage_options)
+            totals = run_totals(RunLayout.of_records(folder, storage_options), run_id)
             if totals is None:
                 continue
             try:
                 started = float(calendar.timegm(time.strptime(run_id.split("-")[0], "%Y%m%dT%H%M%SZ")))
             except ValueError:
                 continue  # not a run's summary
-            card = RunCard(run_id=run_id, kind=kind, input="(not recorded)", output=output, manifest_dir=folder,
+            card = RunCard(run_id=run_id, kind=kind, input="(not recorded)", output=layout.output, manifest_dir=folder,
                            operator=totals.operator, options={}, files={}, settings={"config_hash": totals.config_hash},
                            versions={}, started_at=started)
             card.end("aborted" if totals.aborted else "completed")
@@ -91,8 +82,9 @@ def cards_from_manifests(output: str, report_url: str, storage_options: Mapping[
 def rebuild(output: str, storage_options: Mapping[str, Any]) -> tuple[str, int]:
     """`stylebatch report OUTPUT`: every run's page again from the cards and manifests (with cards made
     for runs that have none), and the index; returns the index URL and the number of pages."""
-    report_url = report_folder(output, storage_options)
-    for card in cards_from_manifests(output, report_url, storage_options):
+    layout = RunLayout.of_existing(output, storage_options)
+    report_url = layout.report_dir
+    for card in cards_from_manifests(layout):
         card.save(report_url, storage_options)
     cards = load_cards(report_url, storage_options)
     for card in cards:
@@ -134,11 +126,11 @@ class RunReport:
 
 
 @contextlib.contextmanager
-def reporting(card: RunCard, output: str, storage_options: Mapping[str, Any]) -> Iterator[RunReport]:
-    """Save the run's card in OUTPUT/_report now; write its page when the block ends: `completed`,
-    or `aborted` with the first line of the error that stopped it."""
-    report = RunReport(card, f"{output}/{REPORT_DIR}", storage_options)
-    card.save(report.url, storage_options)
+def reporting(card: RunCard, layout: RunLayout) -> Iterator[RunReport]:
+    """Save the run's card in the layout's report folder now; write its page when the block ends:
+    `completed`, or `aborted` with the first line of the error that stopped it."""
+    report = RunReport(card, layout.report_dir, layout.storage_options)
+    card.save(report.url, layout.storage_options)
     try:
         yield report
     except BaseException as exc:

@@ -12,7 +12,6 @@ from typing import Any, Mapping
 
 from pipeline.storage import atomic_writer, filesystem
 
-REPORT_DIR = "_report"
 CARD_SUFFIX = ".json"
 PACKAGES = ("stylebatch", "ray", "torch", "onnxruntime", "av", "pillow", "numpy", "pyarrow", "fsspec", "s3fs")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections import Counter
-from dataclasses import dataclass
 from typing import Any, Iterable
 
 import pyarrow as pa
@@ -14,6 +12,7 @@ import pyarrow.compute as pc
 
 from pipeline.report.card import RunCard
 from pipeline.report.figures import STATUS_COLOURS, segment_timeline, throughput_chart
+from pipeline.runs.status import Counts, Status
 
 NAMES_PER_REASON = 20
 STYLE = """
@@ -29,21 +28,6 @@ figure { margin: 0; } figure img { max-width: 256px; max-height: 256px; display:
 figcaption { font-size: .8rem; max-width: 520px; overflow-wrap: anywhere; color: #4a5568; }
 .failed-reason { margin-bottom: 1rem; } .failed-reason ul { margin: .25rem 0; }
 """
-
-
-@dataclass
-class Counts:
-    """A run's totals as far as they are known."""
-
-    inputs: int
-    converted: int
-    skipped: int
-    failed: int
-
-    @classmethod
-    def of(cls, rows: pa.Table) -> Counts:
-        counts = Counter(rows["status"].to_pylist())
-        return cls(rows.num_rows, counts["converted"], counts["skipped"], counts["failed"])
 
 
 def when(seconds: float | None) -> str:
@@ -71,7 +55,7 @@ def reason_of(error: str, name: str) -> str:
 
 def failures_by_reason(rows: pa.Table) -> list[tuple[str, list[str]]]:
     """Failed inputs grouped by reason, the most common reason first."""
-    failed = rows.filter(pc.equal(rows["status"], "failed"))
+    failed = rows.filter(pc.equal(rows["status"], Status.FAILED.value))
     groups: dict[str, list[str]] = {}
     for name, error in zip(failed["input"].to_pylist(), failed["error"].to_pylist()):
         groups.setdefault(reason_of(error or "(no reason recorded)", name), []).append(name)
@@ -101,13 +85,13 @@ def _gallery(card: RunCard) -> str:
     return f'<p>Before (left) and after (right), a sample spread over the run.</p><div class="gallery">{"".join(figures)}</div>'
 
 
-def _finish_times(rows: pa.Table, card: RunCard, status: str = "converted") -> list[float]:
+def _finish_times(rows: pa.Table, card: RunCard, status: str = Status.CONVERTED.value) -> list[float]:
     chosen = rows.filter(pc.equal(rows["status"], status))
     return [t.timestamp() - card.started_at for t in chosen["finished_at"].to_pylist() if t is not None]
 
 
 def _segments(rows: pa.Table, card: RunCard, duration: float) -> str:
-    worked = rows.filter(pc.not_equal(rows["status"], "skipped"))
+    worked = rows.filter(pc.not_equal(rows["status"], Status.SKIPPED.value))
     spans, table = [], []
     for name, status, seconds, finished, error in zip(*(worked[c].to_pylist() for c in
                                                         ("input", "status", "seconds", "finished_at", "error"))):

@@ -14,8 +14,11 @@ from PIL import Image
 
 from pipeline.cluster import run_bounded
 from pipeline.codecs import DEFAULT_MAX_PIXELS, decode_image, encode_image
-from pipeline.manifest import converted_listing
-from pipeline.stages import read_and_decode
+from pipeline.runs.layout import RunLayout
+from pipeline.runs.manifest import converted_listing
+from pipeline.runs.status import Status
+from pipeline.sources import Decoding, Source
+from pipeline.stages import DecodeStep, read_and_decode
 from pipeline.storage import filesystem, key_of, write_bytes
 from pipeline.video.orientation import displayed_rgb
 
@@ -55,23 +58,24 @@ def save_pairs(pairs: Iterable[Pair], report_url: str, run_id: str, storage_opti
     return entries
 
 
-def image_pairs(parts_url: str, input_root: str, input_options: Mapping[str, Any], output_options: Mapping[str, Any],
-                input_mode: str, report_url: str, run_id: str) -> list[dict[str, str]]:
+def image_pairs(layout: RunLayout, run_id: str, input_root: str, input_options: Mapping[str, Any],
+                input_mode: str) -> list[dict[str, str]]:
     """Thumbnails of up to GALLERY_SIZE inputs the run converted (from its listing journal, so archive
     members are read as the run read them) and of their outputs."""
-    listed = converted_listing(parts_url, output_options)
+    output_options, report_url = layout.storage_options, layout.report_dir
+    listed = converted_listing(layout, run_id)
     chosen = listed.take(spread(listed.num_rows, GALLERY_SIZE))
     if not chosen.num_rows:
         return []
     batch = {name: np.array(chosen[name].to_pylist(), object) for name in chosen.column_names}
-    batch["status"] = np.array(["pending"] * chosen.num_rows, object)
+    batch["status"] = np.array([Status.PENDING.value] * chosen.num_rows, object)
     batch["error"] = np.array([""] * chosen.num_rows, object)
-    before = read_and_decode(batch, input_mode=input_mode, max_pixels=DEFAULT_MAX_PIXELS, max_side=THUMB_SIDE,
-                             storage_options=input_options, root=input_root)
+    source = Source(input_root, input_options)
+    before = read_and_decode(batch, step=DecodeStep(source, Decoding(input_mode, DEFAULT_MAX_PIXELS, THUMB_SIDE)))
     out_fs = filesystem(str(batch["output"][0]), output_options)[0]
     pairs = []
     for i, status in enumerate(before["status"]):
-        if status != "pending":
+        if status != Status.PENDING:
             continue  # changed or gone since the run read it
         try:
             after = decode_image(out_fs.cat_file(key_of(out_fs, str(batch["output"][i]))), "RGB", max_side=THUMB_SIDE)

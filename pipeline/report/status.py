@@ -5,9 +5,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from pipeline.lease import current_holder
-from pipeline.manifest import run_rows
-from pipeline.report.build import INDEX, cards_from_manifests, report_folder, run_counts
+from pipeline.runs.lease import current_holder
+from pipeline.runs.layout import RunLayout
+from pipeline.runs.manifest import run_rows
+from pipeline.report.build import INDEX, cards_from_manifests, run_counts
 from pipeline.report.card import load_cards
 from pipeline.report.page import failures_by_reason, when
 
@@ -25,11 +26,11 @@ class Status:
 def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
     """Runs, the last run's counts, time and throughput, its failures by reason, all runs' counts,
     and whether a run holds OUTPUT now."""
-    report_url = report_folder(output, storage_options)
-    cards = sorted(load_cards(report_url, storage_options) + cards_from_manifests(output, report_url, storage_options),
+    layout = RunLayout.of_existing(output, storage_options)
+    report_url = layout.report_dir
+    cards = sorted(load_cards(report_url, storage_options) + cards_from_manifests(layout),
                    key=lambda card: card.started_at)
-    home = report_url.rsplit("/", 1)[0]
-    holder = current_holder(home, storage_options)
+    holder = current_holder(layout)
     held = (f"held now by {holder.describe()}; its lease ends in {max(0, int(holder.expires_at - time.time()))} s "
             "unless renewed") if holder else "no run holds it now"
     if not cards:
@@ -44,7 +45,8 @@ def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
              + (f"; {rate:.2f} {unit}/s" if rate is not None else "")]
     if last.reason:
         lines.append(f"  stopped: {last.reason}")
-    groups = failures_by_reason(run_rows(last.manifest_dir, last.run_id, storage_options)) if counts.failed else []
+    records = RunLayout.of_records(last.manifest_dir, storage_options)
+    groups = failures_by_reason(run_rows(records, last.run_id)) if counts.failed else []
     if groups:
         lines.append("  failures by reason:")
         for reason, names in groups[:REASONS_SHOWN]:

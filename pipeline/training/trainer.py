@@ -19,7 +19,10 @@ from ray.train.torch import TorchTrainer
 
 from operators.errors import ConfigError
 from pipeline.cluster import ensure_ray
-from pipeline.stages import list_inputs, read_and_decode
+from pipeline.runs.status import Status
+from pipeline.settings import TASK_CPUS
+from pipeline.sources import Decoding, Source
+from pipeline.stages import DecodeStep, ListStep, list_inputs, read_and_decode
 from pipeline.storage import filesystem, is_local, normalise, options_for, write_bytes
 
 
@@ -80,16 +83,14 @@ def square_crops(batch: dict[str, np.ndarray], *, size: int) -> dict[str, np.nda
 
 def image_dataset(data: str, size: int, storage_options: Mapping[str, Any]) -> ray.data.Dataset:
     """Every decodable image under `data` as a `size`-square RGB crop; undecodable files are left out."""
+    source = Source(data, storage_options)
     return (
         ray.data.from_items([{"root": data}])
-        .map_batches(list_inputs, batch_size=1, num_cpus=0.25,
-                     fn_kwargs={"output": None, "fmt": "png", "storage_options": storage_options})
+        .map_batches(list_inputs, batch_size=1, num_cpus=TASK_CPUS, fn_kwargs={"step": ListStep(source, output=None)})
         .repartition(target_num_rows_per_block=16)
-        .map_batches(read_and_decode, num_cpus=0.25,
-                     fn_kwargs={"input_mode": "RGB", "max_pixels": 40_000_000, "max_side": 0,
-                                "storage_options": storage_options, "root": data})
-        .filter(lambda row: row["status"] == "pending")
-        .map_batches(square_crops, num_cpus=0.25, fn_kwargs={"size": size})
+        .map_batches(read_and_decode, num_cpus=TASK_CPUS, fn_kwargs={"step": DecodeStep(source, Decoding("RGB"))})
+        .filter(lambda row: row["status"] == Status.PENDING.value)
+        .map_batches(square_crops, num_cpus=TASK_CPUS, fn_kwargs={"size": size})
     )
 
 

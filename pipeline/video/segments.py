@@ -19,7 +19,7 @@ from pipeline.video.codec_choice import Encoder
 from pipeline.video.orientation import clockwise_turn, displayed_rgb
 from pipeline.video.yuv import rgb_to_yuv420p
 
-SEGMENT_NAME = "seg-{:06d}.mp4"
+STAMP_TAG = "comment"  # the container tag that carries a segment's stamp
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,17 @@ def _first_frame(stream: av.video.stream.VideoStream, packet: av.Packet) -> av.V
         return next(iter(stream.codec_context.decode(packet)), None)
     except av.error.FFmpegError:
         return False
+
+
+def stamped_segment(fs: Any, path: str, stamp: str) -> bool:
+    """Whether the segment file at `path` carries `stamp`. A segment without any stamp was written
+    by a release before segments carried one, into the work area of this very configuration, and
+    counts as done, as it did then (segment files appear whole: `storage.put_file`)."""
+    try:
+        with fs.open(path, "rb") as f, av.open(f) as container:
+            return container.metadata.get(STAMP_TAG, "") in (stamp, "")
+    except av.error.FFmpegError:
+        return False  # not a whole video: made again
 
 
 def natural_key(name: str) -> list:
@@ -174,17 +185,19 @@ def _fit(frame: np.ndarray, max_side: int) -> np.ndarray:
 
 class VideoWriter:
     """Frames appended chunk by chunk to a video file by `encoder` (no B-frames, so segments join
-    cleanly), as yuv420p converted by `rgb_to_yuv420p`. The file is opened at the first frame (its
-    size is the frames')."""
+    cleanly), as yuv420p converted by `rgb_to_yuv420p`, the file tagged with `stamp`. The file is
+    opened at the first frame (its size is the frames')."""
 
-    def __init__(self, path: str, fps: Fraction, encoder: Encoder) -> None:
-        self.path, self.fps, self.encoder = path, fps, encoder
+    def __init__(self, path: str, fps: Fraction, encoder: Encoder, stamp: str = "") -> None:
+        self.path, self.fps, self.encoder, self.stamp = path, fps, encoder, stamp
         self.container: av.container.OutputContainer | None = None
         self.count = 0
 
     def write(self, frames: Sequence[np.ndarray]) -> None:
         if self.container is None:
             self.container = av.open(self.path, "w")
+            if self.stamp:
+                self.container.metadata[STAMP_TAG] = self.stamp
             self.stream = self.container.add_stream(self.encoder.name, rate=self.fps)
             self.stream.height, self.stream.width = frames[0].shape[:2]
             self.stream.pix_fmt = "yuv420p"

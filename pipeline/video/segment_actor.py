@@ -22,10 +22,12 @@ import ray
 from av.codec.hwaccel import HWAccel
 
 from pipeline.inference import StylizeActor
+from pipeline.runs.resume import output_stamp
+from pipeline.runs.status import Outcomes, Status
 from pipeline.stages import Batch
 from pipeline.storage import put_file
 from pipeline.video.codec_choice import choose_decoder, choose_encoder
-from pipeline.video.segments import SEGMENT_NAME, VideoWriter, archive_frames, video_frames
+from pipeline.video.segments import VideoWriter, archive_frames, video_frames
 from pipeline.video.temporal import FlickerMeter, Stabiliser
 
 CHUNK_FRAMES = 8  # frames a hand-off between threads at most,
@@ -45,7 +47,7 @@ class SegmentJob:
     members: tuple[str, ...] = ()  # a frame archive's, at `size`
     size: tuple[int, int] = (0, 0)
     max_side: int = 0
-    work: str = ""
+    config_hash: str = ""  # what each segment file's stamp names
     output_options: Mapping[str, Any] | None = None
     fps: Fraction = Fraction(24)
     crf: int = 18
@@ -63,15 +65,15 @@ class SegmentJob:
 
 class SegmentActor(StylizeActor):
     """The image pipeline's resident model, given a whole segment a call: it decodes, stylizes and
-    encodes the segment to WORK/seg-NNNNNN.mp4, streaming; returns status, flicker figures, the seconds
+    encodes the segment to its row's output (a file of the work area), stamped, streaming; returns status, flicker figures, the seconds
     it took and when it finished.
 
     SEGMENTS_AT_ONCE calls run at once, in threads, taking turns at the model: a segment's decoder
     starts and its encoder drains (x264 holds some 40 frames in its lookahead) while the other one
     keeps the model and the cores busy."""
 
-    def __init__(self, job: SegmentJob, **model: Any) -> None:
-        super().__init__(**model)
+    def __init__(self, job: SegmentJob, **actor_arguments: Any) -> None:
+        super().__init__(**actor_arguments)
         self.job = job
         self.model_turn = threading.Lock()  # one resident model, one forward pass at a time
         has_gpu = bool(ray.get_gpu_ids())
@@ -81,23 +83,24 @@ class SegmentActor(StylizeActor):
                        f"encoder {self.encoder.name} ({encoder_why})")
 
     def __call__(self, batch: Batch) -> Batch:
-        statuses, errors = batch["status"].copy(), batch["error"].copy()
-        figures = {key: np.zeros(len(statuses)) for key in ("flicker_in", "flicker_raw", "flicker_out", "seconds")}
-        figures["finished_at"] = np.zeros(len(statuses), np.int64)
-        for i, (segment, start, end) in enumerate(zip(batch["segment"], batch["start"], batch["end"])):
+        outcomes = Outcomes(batch)
+        rows = len(batch["input"])
+        figures = {key: np.zeros(rows) for key in ("flicker_in", "flicker_raw", "flicker_out", "seconds")}
+        figures["finished_at"] = np.zeros(rows, np.int64)
+        for i, (start, end) in enumerate(zip(batch["start"], batch["end"])):
             began = time.perf_counter()
             try:
-                for key, value in self._segment(int(segment), int(start), int(end)).items():
+                stamp = output_stamp(self.job.config_hash, str(batch["input"][i]), str(batch["input_version"][i]))
+                for key, value in self._segment(str(batch["output"][i]), int(start), int(end), stamp).items():
                     figures[key][i] = value
-                statuses[i] = "converted"
+                outcomes.settle(i, Status.CONVERTED)
             except Exception as exc:  # a bad segment (decode, model, encode) fails alone
-                statuses[i], errors[i] = "failed", f"{type(exc).__name__}: {exc}"  # the row's input names its frames
+                outcomes.fail(i, f"{type(exc).__name__}: {exc}")  # the row's input names its frames
             figures["seconds"][i] = time.perf_counter() - began
             figures["finished_at"][i] = time.time_ns() // 1_000_000  # here, not when the driver hears of it
-        return {**batch, "status": statuses, "error": errors, **figures,
-                "codecs": np.array([self.codecs] * len(statuses), object)}
+        return {**batch, **outcomes.columns(), **figures, "codecs": np.array([self.codecs] * rows, object)}
 
-    def _segment(self, segment: int, start: int, end: int) -> dict[str, float]:
+    def _segment(self, output: str, start: int, end: int, stamp: str) -> dict[str, float]:
         job = self.job
         decoded: queue.Queue = queue.Queue(CHUNKS_IN_FLIGHT)
         styled: queue.Queue = queue.Queue(CHUNKS_IN_FLIGHT)
@@ -108,7 +111,7 @@ class SegmentActor(StylizeActor):
         stabilise = Stabiliser(job.deflicker)
         with tempfile.TemporaryDirectory() as folder:
             local = os.path.join(folder, "segment.mp4")
-            writer = VideoWriter(local, job.fps, self.encoder)
+            writer = VideoWriter(local, job.fps, self.encoder, stamp)
 
             def encode(item: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
                 frames, stylized = item
@@ -125,7 +128,7 @@ class SegmentActor(StylizeActor):
                 for frames in _drain(decoded, stop):
                     with self.model_turn:
                         out = [image for k in range(0, len(frames), self.max_batch)
-                               for image in self.stylize(_batch(frames[k : k + self.max_batch]))]
+                               for image in self.model(_batch(frames[k : k + self.max_batch]))]
                     _put(styled, (frames, out), stop)
                 _put(styled, _END, stop)
                 encoder.join()
@@ -138,7 +141,7 @@ class SegmentActor(StylizeActor):
             encoder.raise_error()
             if writer.count != end - start:
                 raise ValueError(f"encoded {writer.count} of {end - start} frames")
-            put_file(local, f"{job.work}/{SEGMENT_NAME.format(segment)}", job.output_options or {})
+            put_file(local, output, job.output_options or {})
         return {key: meter.value for key, meter in meters.items()}
 
 

@@ -5,14 +5,16 @@ import json
 import logging
 import posixpath
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.storage import atomic_writer, filesystem, to_url
+from pipeline.runs.layout import RunLayout
+from pipeline.runs.status import Status, Totals
+from pipeline.storage import atomic_writer, to_url
 
 SCHEMA = pa.schema(
     [
@@ -30,34 +32,8 @@ SCHEMA = pa.schema(
         ("run_id", pa.string()),
     ]
 )
-STATUSES = ("converted", "skipped", "failed")
-MANIFEST_DIR = "_manifest"
-PARTS_DIR = "_parts"
-LISTING_DIR = "listed"
 LISTING_COLUMNS = ["input", "input_version", "output", "status", "error", "member"]  # member: of an archive
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Totals:
-    """Counts of one run; converted + skipped + failed = inputs."""
-
-    run_id: str
-    operator: str
-    config_hash: str
-    inputs: int = 0
-    converted: int = 0
-    skipped: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-    images_per_second: float = 0.0
-    aborted: bool = False
-
-    def count(self, rows: pa.Table) -> None:
-        """Add a table of manifest rows to the counts."""
-        for entry in rows["status"].value_counts().to_pylist():
-            setattr(self, entry["values"], getattr(self, entry["values"]) + entry["counts"])
-        self.inputs += rows.num_rows
 
 
 class ManifestWriter:
@@ -67,13 +43,9 @@ class ManifestWriter:
     rerun still skips what that run converted.
     """
 
-    def __init__(self, output: str, run_id: str, storage_options: Mapping[str, Any],
-                 flush_rows: int = 10_000, flush_seconds: float = 30.0) -> None:
-        self.fs, root = filesystem(output, storage_options)
-        self.storage_options = dict(storage_options)
-        self.dir = f"{root}/{MANIFEST_DIR}"
-        self.parts_dir = f"{self.dir}/{PARTS_DIR}/{run_id}"
-        self.run_id = run_id
+    def __init__(self, layout: RunLayout, run_id: str, flush_rows: int = 10_000, flush_seconds: float = 30.0) -> None:
+        self.layout, self.run_id = layout, run_id
+        self.fs, self.parts_dir = layout.fs(layout.parts_dir(run_id))
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
         self.parts: list[str] = []
@@ -83,7 +55,7 @@ class ManifestWriter:
     @property
     def parts_url(self) -> str:
         """Where this run's rows are while it goes on (folded into the next run's resume)."""
-        return to_url(self.fs, self.parts_dir)
+        return self.layout.parts_dir(self.run_id)
 
     def add(self, rows: pa.Table) -> None:
         """Queue rows (any column order; extra columns dropped) and flush when due."""
@@ -107,8 +79,9 @@ class ManifestWriter:
         `_manifest/<run_id>.parquet`, count `totals` from what was joined, write them as JSON;
         return both URLs."""
         self.flush()
-        table_path, json_path = f"{self.dir}/{self.run_id}.parquet", f"{self.dir}/{self.run_id}.json"
-        totals.inputs = totals.converted = totals.skipped = totals.failed = 0
+        table_path, json_path = (self.layout.fs(url)[1] for url in (self.layout.manifest(self.run_id),
+                                                                        self.layout.summary(self.run_id)))
+        totals.clear()
         with atomic_writer(self.fs, table_path) as f, pq.ParquetWriter(f, SCHEMA) as writer:
             for part in sorted(self.fs.glob(f"{self.parts_dir}/*.parquet")):
                 try:
@@ -125,18 +98,18 @@ class ManifestWriter:
         if self.fs.exists(self.parts_dir):
             self.fs.rm(self.parts_dir, recursive=True)
             try:
-                self.fs.rmdir(f"{self.dir}/{PARTS_DIR}")  # local disks keep empty folders
+                self.fs.rmdir(self.layout.fs(self.layout.parts_root)[1])  # local disks keep empty folders
             except OSError:
                 pass  # other runs' parts are still there, or the store has no folders
         return to_url(self.fs, table_path), to_url(self.fs, json_path)
 
 
-def finish_killed_runs(output: str, storage_options: Mapping[str, Any], current_run: str) -> list[str]:
+def finish_killed_runs(layout: RunLayout, current_run: str) -> list[str]:
     """Give every run that was killed (parts left, no manifest) its manifest, its totals marked
     `aborted`, and delete its parts, so that no later run reads them again; returns the manifests."""
-    fs, root = filesystem(output, storage_options)
+    fs, parts_root = layout.fs(layout.parts_root)
     try:
-        runs = [p for p in fs.ls(f"{root}/{MANIFEST_DIR}/{PARTS_DIR}", detail=True) if p["type"] == "directory"]
+        runs = [p for p in fs.ls(parts_root, detail=True) if p["type"] == "directory"]
     except FileNotFoundError:
         return []
     manifests = []
@@ -144,7 +117,7 @@ def finish_killed_runs(output: str, storage_options: Mapping[str, Any], current_
         run_id = posixpath.basename(run["name"].rstrip("/"))
         if run_id == current_run:
             continue
-        writer = ManifestWriter(output, run_id, storage_options)
+        writer = ManifestWriter(layout, run_id)
         totals = Totals(run_id=run_id, operator="", config_hash="", aborted=True)
         manifests.append(writer.finish(totals)[0])
         log.warning("run %s was stopped before it finished; its %d recorded inputs are folded in", run_id, totals.inputs)
@@ -182,20 +155,20 @@ class ListingJournal:
     died on every retry), and the manifest rows of inputs settled at listing (done already, or a
     name with no valid output key), which then never travel through the chain."""
 
-    def __init__(self, parts_url: str, storage_options: Mapping[str, Any], constants: Mapping[str, str],
-                 rows_per_part: int = 50_000) -> None:
-        fs, parts_dir = filesystem(parts_url, storage_options)
+    def __init__(self, layout: RunLayout, run_id: str, constants: Mapping[str, str], rows_per_part: int = 50_000) -> None:
+        fs, parts_dir = layout.fs(layout.parts_dir(run_id))
         self.constants = dict(constants)
-        self.pending = PartStream(fs, f"{parts_dir}/{LISTING_DIR}", "part", rows_per_part)
+        self.pending = PartStream(fs, layout.fs(layout.listing_dir(run_id))[1], "part", rows_per_part)
         self.settled = PartStream(fs, parts_dir, "settled", rows_per_part)
 
     def add(self, rows: pa.Table) -> pa.Table:
-        """Journal a batch of listed rows; returns the ones with work to do."""
-        pending = pc.equal(rows["status"], "pending")
-        todo = rows.filter(pending).select(LISTING_COLUMNS)
+        """Journal a batch of listed rows (LISTING_COLUMNS, and any others the chain needs); returns
+        the ones with work to do."""
+        pending = pc.equal(rows["status"], Status.PENDING.value)
+        todo = rows.filter(pending)
         settled = rows.filter(pc.invert(pending))
         if todo.num_rows:
-            self.pending.add(todo)
+            self.pending.add(todo.select(LISTING_COLUMNS))
         if settled.num_rows:
             self.settled.add(manifest_rows(settled, self.constants))
         return todo
@@ -205,25 +178,25 @@ class ListingJournal:
         self.settled.close()
 
 
-def unrecorded(parts_url: str, storage_options: Mapping[str, Any]) -> pa.Table:
+def unrecorded(layout: RunLayout, run_id: str) -> pa.Table:
     """Rows of the run's listing whose input has no manifest row in its parts yet."""
-    table, recorded = _listing_and_records(parts_url, storage_options)
+    table, recorded = _listing_and_records(layout, run_id)
     if not recorded.num_rows:
         return table
     return table.filter(pc.invert(pc.is_in(table["input"], value_set=recorded["input"].combine_chunks())))
 
 
-def converted_listing(parts_url: str, storage_options: Mapping[str, Any]) -> pa.Table:
+def converted_listing(layout: RunLayout, run_id: str) -> pa.Table:
     """Rows of the run's listing (with their archive `member`) whose input it has converted so far."""
-    table, recorded = _listing_and_records(parts_url, storage_options)
-    done = recorded.filter(pc.equal(recorded["status"], "converted"))["input"].combine_chunks()
+    table, recorded = _listing_and_records(layout, run_id)
+    done = recorded.filter(pc.equal(recorded["status"], Status.CONVERTED.value))["input"].combine_chunks()
     return table.filter(pc.is_in(table["input"], value_set=done))
 
 
-def _listing_and_records(parts_url: str, storage_options: Mapping[str, Any]) -> tuple[pa.Table, pa.Table]:
+def _listing_and_records(layout: RunLayout, run_id: str) -> tuple[pa.Table, pa.Table]:
     """The run's listing journal and the (input, status) of its recorded rows, from its parts."""
-    fs, parts_dir = filesystem(parts_url, storage_options)
-    listed = [_read(fs, p) for p in sorted(fs.glob(f"{parts_dir}/{LISTING_DIR}/*.parquet"))]
+    fs, parts_dir = layout.fs(layout.parts_dir(run_id))
+    listed = [_read(fs, p) for p in sorted(fs.glob(f"{layout.fs(layout.listing_dir(run_id))[1]}/*.parquet"))]
     table = (pa.concat_tables(listed).select(LISTING_COLUMNS) if listed
              else pa.table({name: pa.array([], pa.string()) for name in LISTING_COLUMNS}))
     recorded = [_read(fs, p, ["input", "status"]) for p in fs.glob(f"{parts_dir}/*.parquet")]
@@ -235,7 +208,7 @@ def failed_rows(listed: pa.Table, reason: str) -> pa.Table:
     """Manifest rows that fail the `listed` inputs with one reason."""
     n = listed.num_rows
     return manifest_rows(listed.select(["input", "input_version", "output"]).append_column(
-        "status", pa.array(["failed"] * n, pa.string())).append_column("error", pa.array([reason] * n, pa.string())))
+        "status", pa.array([Status.FAILED.value] * n, pa.string())).append_column("error", pa.array([reason] * n, pa.string())))
 
 
 def manifest_rows(listed: pa.Table, constants: Mapping[str, str] | None = None) -> pa.Table:
@@ -256,12 +229,11 @@ def _read(fs: Any, path: str, columns: list[str] | None = None) -> pa.Table:
         return pq.read_table(f, columns=columns)
 
 
-def run_rows(manifest_dir: str, run_id: str, storage_options: Mapping[str, Any]) -> pa.Table:
+def run_rows(layout: RunLayout, run_id: str) -> pa.Table:
     """A run's manifest rows: its joined manifest once it has finished, else the parts it has written so
     far (a run still going, or one that aborted); unreadable parts are skipped."""
-    fs, root = filesystem(manifest_dir, storage_options)
-    joined = f"{root}/{run_id}.parquet"
-    paths = [joined] if fs.exists(joined) else sorted(fs.glob(f"{root}/{PARTS_DIR}/{run_id}/*.parquet"))
+    fs, joined = layout.fs(layout.manifest(run_id))
+    paths = [joined] if fs.exists(joined) else sorted(fs.glob(f"{layout.fs(layout.parts_dir(run_id))[1]}/*.parquet"))
     tables = []
     for path in paths:
         try:
@@ -271,10 +243,10 @@ def run_rows(manifest_dir: str, run_id: str, storage_options: Mapping[str, Any])
     return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
 
-def run_totals(manifest_dir: str, run_id: str, storage_options: Mapping[str, Any]) -> Totals | None:
+def run_totals(layout: RunLayout, run_id: str) -> Totals | None:
     """The totals a finished run wrote (`<run_id>.json`); None while it runs or if it aborted unwritten."""
-    fs, root = filesystem(manifest_dir, storage_options)
+    fs, path = layout.fs(layout.summary(run_id))
     try:
-        return Totals(**json.loads(fs.cat_file(f"{root}/{run_id}.json")))
+        return Totals(**json.loads(fs.cat_file(path)))
     except (FileNotFoundError, ValueError, TypeError):
         return None

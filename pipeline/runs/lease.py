@@ -17,15 +17,14 @@ import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
 
 from operators.errors import ConfigError
-from pipeline.manifest import MANIFEST_DIR
-from pipeline.storage import atomic_writer, filesystem, to_url
+from pipeline.runs.layout import RunLayout
+from pipeline.storage import atomic_writer, to_url
 
-LEASE_NAME = "lease.json"
 LEASE_SECONDS = 60.0
 log = logging.getLogger(__name__)
 
@@ -66,19 +65,18 @@ class Holder:
         return False
 
 
-def current_holder(output: str, storage_options: Mapping[str, Any]) -> Holder | None:
+def current_holder(layout: RunLayout) -> Holder | None:
     """Who holds OUTPUT now; None if no run does (no lease, or an expired one)."""
-    holder, _ = Lease(output, storage_options, run_id="")._read()
+    holder, _ = Lease(layout, run_id="")._read()
     return holder if holder and not holder.expired(time.time()) else None
 
 
 class Lease:
-    """`with Lease(output, options, run_id):` holds OUTPUT for the block; `wait` queues behind a holder."""
+    """`with Lease(layout, run_id):` holds OUTPUT for the block; `wait` queues behind a holder."""
 
-    def __init__(self, output: str, storage_options: Mapping[str, Any], run_id: str,
-                 seconds: float = LEASE_SECONDS, wait: bool = False) -> None:
-        self.fs, root = filesystem(output, storage_options)
-        self.path = f"{root}/{MANIFEST_DIR}/{LEASE_NAME}"
+    def __init__(self, layout: RunLayout, run_id: str, seconds: float = LEASE_SECONDS, wait: bool = False) -> None:
+        self.output = layout.output
+        self.fs, self.path = layout.fs(layout.lease)
         self.run_id, self.seconds, self.wait = run_id, seconds, wait
         self.started_at = time.time()
         self.version: Any = None  # what the store says we last wrote (ETag, or our bytes on local disks)
@@ -123,7 +121,7 @@ class Lease:
             if not self.wait:
                 left = max(0, int(holder.expires_at - time.time()))
                 raise OutputHeld(
-                    f"OUTPUT {to_url(self.fs, self.path.rsplit('/', 2)[0])} is held by {holder.describe()}; its "
+                    f"OUTPUT {self.output} is held by {holder.describe()}; its "
                     f"lease ends in {left} s unless that run renews it. Wait for it to finish, or add --wait")
             if not announced:
                 log.warning("waiting for %s to release OUTPUT", holder.describe())

@@ -15,7 +15,7 @@ import logging
 import posixpath
 import time
 from collections import OrderedDict
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -23,11 +23,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.codecs import read_stamp
-from pipeline.manifest import MANIFEST_DIR, finish_killed_runs
-from pipeline.storage import PARTIAL_SUFFIX, atomic_writer, filesystem, key_of, to_url
+from pipeline.runs.layout import RunLayout
+from pipeline.runs.manifest import finish_killed_runs
+from pipeline.runs.status import DONE, Status
+from pipeline.storage import PARTIAL_SUFFIX, atomic_writer, key_of, to_url
 
-STATE_DIR = "state"
-DONE_STATUSES = ("converted", "skipped")
 STALE_PARTIAL_SECONDS = 120  # a write in progress is younger: this run's own, or a clock apart
 log = logging.getLogger(__name__)
 
@@ -50,15 +50,15 @@ def output_stamp(config_hash: str, input_url: str, version: str) -> str:
     return f"stylebatch {config_hash} {digest}"
 
 
-def state_path(output_root: str, config_hash: str) -> str:
-    return f"{output_root}/{MANIFEST_DIR}/{STATE_DIR}/{config_hash}.parquet"
+def image_stamp(fs: Any, path: str) -> str:
+    """The stamp an image output carries ("" if none, or not a whole image)."""
+    return read_stamp(fs.cat_file(path))
 
 
-def load_done(output: str, storage_options: Mapping[str, Any], config_hash: str) -> pa.Array:
+def load_done(layout: RunLayout, config_hash: str) -> pa.Array:
     """The done keys of `config_hash` (empty when no run with it finished; a corrupt state is
     skipped with a warning and rebuilt by this run)."""
-    fs, root = filesystem(output, storage_options)
-    path = state_path(root, config_hash)
+    fs, path = layout.fs(layout.state(config_hash))
     try:
         with fs.open(path, "rb") as f:
             return pq.read_table(f)["key"].combine_chunks()
@@ -69,10 +69,10 @@ def load_done(output: str, storage_options: Mapping[str, Any], config_hash: str)
         return pa.array([], pa.string())
 
 
-def fold_into_state(output: str, storage_options: Mapping[str, Any], manifests: list[str]) -> None:
+def fold_into_state(layout: RunLayout, manifests: list[str]) -> None:
     """Add the done rows of run `manifests` to the state of each config they name, atomically.
     Each manifest is folded once: at the end of its run, or by the next run if it was killed."""
-    fs, root = filesystem(output, storage_options)
+    fs = layout.fs(layout.manifest_dir)[0]
     by_config: dict[str, list[pa.Array]] = {}
     for path in manifests:
         try:
@@ -81,44 +81,59 @@ def fold_into_state(output: str, storage_options: Mapping[str, Any], manifests: 
         except (OSError, pa.ArrowException) as exc:  # unreadable, or from a release without input versions
             log.warning("not resuming from %s (%s); its inputs count as not done", to_url(fs, path), exc)
             continue
-        table = table.filter(pc.is_in(table["status"], value_set=pa.array(DONE_STATUSES)))
+        table = table.filter(pc.is_in(table["status"], value_set=pa.array([status.value for status in DONE])))
         for config_hash in pc.unique(table["config_hash"]).to_pylist():
             rows = table.filter(pc.equal(table["config_hash"], config_hash))
             by_config.setdefault(config_hash, []).append(done_key(rows["input"], rows["input_version"]).combine_chunks())
     for config_hash, keys in by_config.items():
-        merged = pc.unique(pa.chunked_array([load_done(output, storage_options, config_hash), *keys]).combine_chunks())
-        with atomic_writer(fs, state_path(root, config_hash)) as f:
+        merged = pc.unique(pa.chunked_array([load_done(layout, config_hash), *keys]).combine_chunks())
+        with atomic_writer(fs, layout.fs(layout.state(config_hash))[1]) as f:
             pq.write_table(pa.table({"key": merged}), f)
 
 
-def fold_runs(output: str, storage_options: Mapping[str, Any], current_run: str, manifests: list[str]) -> None:
+def fold_runs(layout: RunLayout, current_run: str, manifests: list[str]) -> None:
     """Fold `manifests` into the state, with those of runs killed before they could fold their own
     (any run but `current_run` that left manifest parts)."""
-    fold_into_state(output, storage_options, [*manifests, *finish_killed_runs(output, storage_options, current_run)])
+    fold_into_state(layout, [*manifests, *finish_killed_runs(layout, current_run)])
+
+
+Stamped = Callable[[Any, str, str], bool]
+
+
+def stamped_image(fs: Any, path: str, stamp: str) -> bool:
+    """Whether the image at `path` carries `stamp`."""
+    return image_stamp(fs, path) == stamp
 
 
 class ResumeCheck:
-    """Marks listed inputs that are done as `skipped`: in the state with their output present, or
-    not in it but with an output stamped by this config from this input version (a killed run's).
+    """Marks listed inputs (images, or a video's segments) that are done as `skipped`: in the state
+    of this config with their output present, or not in it but with an output that `stamped` says
+    this config made from this input version (a killed run's).
 
-    Used in the listing task: on first use it folds killed runs into the state and reads the done
-    keys there, so the driver never holds them and the run starts no task of its own for them."""
+    An image run loads it in the listing task, so the driver never holds the done keys and the run
+    starts no task of its own for the fold."""
 
-    def __init__(self, config_hash: str, run_id: str, output: str, output_options: Mapping[str, Any]) -> None:
-        self.config_hash, self.run_id, self.output, self.output_options = config_hash, run_id, output, output_options
+    def __init__(self, config_hash: str, run_id: str, layout: RunLayout, stamped: Stamped = stamped_image) -> None:
+        self.config_hash, self.run_id, self.layout, self.stamped = config_hash, run_id, layout, stamped
         self._known: pa.Array | None = None
         self._index: OutputIndex | None = None
 
+    def load(self) -> ResumeCheck:
+        """Fold the runs killed before they could fold their own into the state, then read what this
+        config has done: the first step of a run's listing, before any row is checked."""
+        fold_runs(self.layout, self.run_id, [])
+        self._known = load_done(self.layout, self.config_hash)
+        self._index = OutputIndex(self.layout.fs(self.layout.results)[0], stamped=self.stamped)
+        return self
+
     def mark_done(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._known is None or self._index is None:
-            fold_runs(self.output, self.output_options, self.run_id, [])
-            self._known = load_done(self.output, self.output_options, self.config_hash)
-            self._index = OutputIndex(filesystem(self.output, self.output_options)[0])
+            raise RuntimeError("ResumeCheck.load() comes before mark_done()")
         keys = done_key(pa.array(rows["input"], pa.string()), pa.array(rows["input_version"], pa.string()))
         known = pc.is_in(keys, value_set=self._known).to_numpy(zero_copy_only=False)
         statuses = rows["status"].copy()
         for i, status in enumerate(statuses):
-            if status != "pending":
+            if status != Status.PENDING:
                 continue
             path = self._index.path_of(str(rows["output"][i]))
             if known[i]:
@@ -127,7 +142,7 @@ class ResumeCheck:
                 done = self._index.stamped(path, output_stamp(self.config_hash, str(rows["input"][i]),
                                                               str(rows["input_version"][i])))
             if done:
-                statuses[i] = "skipped"
+                statuses[i] = Status.SKIPPED.value
         return {**rows, "status": statuses}
 
 
@@ -136,8 +151,9 @@ class OutputIndex:
     one per input); the most recently used directories are kept. Temporary files that killed runs
     left in a listed directory (`.partial`, older than `stale_before`) are deleted on the way."""
 
-    def __init__(self, fs: Any, keep: int = 64, stale_before: float | None = None) -> None:
-        self.fs, self.keep = fs, keep
+    def __init__(self, fs: Any, keep: int = 64, stale_before: float | None = None,
+                 stamped: Stamped = stamped_image) -> None:
+        self.fs, self.keep, self._stamped = fs, keep, stamped
         self.stale_before = time.time() - STALE_PARTIAL_SECONDS if stale_before is None else stale_before
         self.listed: OrderedDict[str, set[str]] = OrderedDict()
 
@@ -169,6 +185,6 @@ class OutputIndex:
         if not self.exists(path):
             return False
         try:
-            return read_stamp(self.fs.cat_file(path)) == stamp
+            return self._stamped(self.fs, path, stamp)
         except OSError:
             return False

@@ -1,0 +1,193 @@
+"""A run's life in its OUTPUT, the same for every kind of run (`convert`, `--archive`, `video`, a
+comic's panels):
+
+    lease -> listing with resume -> rows recorded as they arrive -> lost inputs tried alone
+          -> report pictures -> manifest joined -> folded into the resume state -> report page
+
+A kind of run brings its chain (what turns listed rows into manifest rows) and its listing; this
+module owns the order, the records and how a run ends (`RunResult`, or `RunAborted` with what was
+recorded)."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+import pyarrow as pa
+import ray
+
+from operators.errors import ConfigError
+from pipeline.report.build import RunReport, reporting
+from pipeline.report.card import RunCard
+from pipeline.runs.layout import RunLayout
+from pipeline.runs.lease import Lease
+from pipeline.runs.manifest import ListingJournal, ManifestWriter, failed_rows, unrecorded
+from pipeline.runs.resume import ResumeCheck, Stamped, fold_runs, stamped_image
+from pipeline.runs.status import Totals
+from pipeline.settings import TASK_CPUS
+
+log = logging.getLogger(__name__)
+Chain = Callable[[ray.data.Dataset], ray.data.Dataset]
+
+
+class RunAborted(Exception):
+    """The run stopped before every input was done (cluster or storage lost after Ray's retries, a
+    model that loads on no actor); what finished is recorded and the same command continues."""
+
+
+def abort_reason(exc: BaseException) -> str:
+    """The innermost `Type: message` line of an error (Ray wraps a worker's error, traceback and all)."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    causes = [line for line in lines if re.match(r"^[\w.]*(Error|Exception): ", line)]
+    reason = causes[-1] if causes else f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    return re.sub(r"^[\w.]*\.", "", reason)
+
+
+def worker_died(tries: int, what: str, then: str) -> str:
+    """The failed row's reason for an input whose worker died on every try."""
+    return (f"its worker died on each of {tries} tries while processing this {what} "
+            f"(out of memory, or a crash in a native library?); {then}")
+
+
+def new_run_id() -> str:
+    """Sortable, unique run id: UTC time plus a random suffix."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Totals of a finished run and where its output and manifest are."""
+
+    totals: Totals
+    output: str
+    manifest: str
+    summary: str
+    unit: str = "images"
+    note: str = ""
+    report: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing failed, 1 when some inputs failed."""
+        return 1 if self.totals.failed else 0
+
+    def line(self) -> str:
+        """The one-line report printed at the end of a run."""
+        t = self.totals
+        return (
+            f"{t.converted} converted, {t.skipped} skipped, {t.failed} failed of {t.inputs} inputs "
+            f"in {t.seconds:.1f} s ({t.images_per_second:.2f} {self.unit}/s); "
+            f"output: {self.output}  manifest: {self.manifest}  summary: {self.summary}"
+            + (f"  report: {self.report}" if self.report else "")
+        ) + (f"\n{self.note}" if self.note else "")
+
+
+def batches(ds: ray.data.Dataset) -> Iterator[pa.Table]:
+    """A dataset's rows as they arrive, as Arrow tables."""
+    return ds.iter_batches(batch_format="pyarrow", batch_size=None)
+
+
+class RunLife:
+    """One run in its OUTPUT, from taking the lease to the report. `with RunLife(...) as run:` holds
+    the lease and the report; the body records rows (`record`), retries what was lost
+    (`retry_lost`, `fail_lost`) and ends with `finish`. An error that stops the body becomes
+    RunAborted after the rows that arrived are written; the report says how the run ended."""
+
+    def __init__(self, layout: RunLayout, card: RunCard, config_hash: str, *, wait: bool = False,
+                 unit: str = "inputs") -> None:
+        self.layout, self.card, self.run_id, self.unit = layout, card, card.run_id, unit
+        self.config_hash = config_hash
+        self.totals = Totals(run_id=card.run_id, operator=card.operator, config_hash=config_hash)
+        self.constants = {"operator": card.operator, "config_hash": config_hash, "run_id": card.run_id}
+        self.lease = Lease(layout, card.run_id, wait=wait)
+        self.writer = ManifestWriter(layout, card.run_id)
+        self._stack = contextlib.ExitStack()
+        self.report: RunReport | None = None
+        self.started = 0.0
+
+    def __enter__(self) -> RunLife:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.lease)
+            self.report = stack.enter_context(reporting(self.card, self.layout))
+            stack.enter_context(self._recording_on_abort())
+            self._stack = stack.pop_all()
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._stack.__exit__(*exc)
+
+    def resume_check(self, stamped: Stamped = stamped_image) -> ResumeCheck:
+        """What this run's listing asks whether an input is done (loaded where the listing runs)."""
+        return ResumeCheck(self.config_hash, self.run_id, self.layout, stamped)
+
+    def journal(self) -> ListingJournal:
+        """Where the listing writes every input it lists, and the rows of those settled at listing."""
+        return ListingJournal(self.layout, self.run_id, self.constants)
+
+    def record(self, tables: Iterable[pa.Table]) -> None:
+        """Count and queue manifest rows as they arrive (a dataset's batches, or tables made here)."""
+        for table in tables:
+            for name, value in self.constants.items():
+                if name not in table.column_names:
+                    table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+            self.writer.add(table)
+            self.totals.count(table)
+
+    def unrecorded(self) -> pa.Table:
+        """The listed inputs that have no manifest row yet, found by a task (the driver never holds
+        the listing)."""
+        self.writer.flush()
+        return ray.get(ray.remote(unrecorded).options(num_cpus=TASK_CPUS).remote(self.layout, self.run_id))
+
+    def retry_lost(self, chain: Chain, tries: int) -> None:
+        """Inputs held by work whose worker died on every retry: each through `chain` alone, to find
+        the culprits; those that kill their worker again fail with the reason."""
+        lost = self.unrecorded()
+        if not lost.num_rows:
+            return
+        log.warning("%d inputs were held by workers that died on every retry; trying each alone", lost.num_rows)
+        self.record(batches(chain(ray.data.from_arrow(lost))))
+        self.fail_lost(worker_died(tries, "input", "the other inputs went on"))
+
+    def fail_lost(self, reason: str) -> None:
+        """A failed row with `reason` for every listed input that has none yet."""
+        self.record([failed_rows(self.unrecorded(), reason)])
+
+    def finish(self, done: int, output: str, *, pictures: Callable[[], list[dict[str, str]]] | None = None,
+               note: str = "") -> RunResult:
+        """End the run: the gallery (from the listing journal, before the join folds it), the joined
+        manifest and its totals, the resume state; `done` is what the rate counts (images or frames)."""
+        self.lease.check()
+        totals = self.totals
+        totals.seconds = time.perf_counter() - self.started
+        totals.images_per_second = done / totals.seconds if totals.seconds else 0.0
+        assert self.report is not None
+        if pictures:
+            self.report.pictures(pictures)
+        manifest, summary = self.writer.finish(totals)
+        ray.get(ray.remote(fold_runs).options(num_cpus=TASK_CPUS).remote(self.layout, self.run_id, [manifest]))
+        self.card.note = note
+        return RunResult(totals, output, manifest, summary, unit="frames" if self.unit == "segments" else "images",
+                         note=note, report=self.report.page_url)
+
+    @contextlib.contextmanager
+    def _recording_on_abort(self) -> Iterator[None]:
+        """Turn an error that stops the run into RunAborted, after writing the rows that arrived."""
+        try:
+            yield
+        except (RunAborted, ConfigError):
+            raise
+        except Exception as exc:  # Ray, storage and worker errors all end the run the same way
+            try:
+                self.writer.flush()
+                recorded = (f"{self.totals.converted} {self.unit} converted before it stopped are recorded in "
+                            f"{self.writer.parts_url}" if self.totals.inputs else f"no {self.unit} had finished")
+            except Exception as flush_error:  # the output store is gone too
+                recorded = f"the manifest could not be written ({abort_reason(flush_error)})"
+            raise RunAborted(f"the run could not complete: {abort_reason(exc)}; {recorded}; "
+                             "fix the cause and run the same command again to continue") from exc
