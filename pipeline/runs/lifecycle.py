@@ -158,13 +158,15 @@ class RunLife:
         """A failed row with `reason` for every listed input that has none yet."""
         self.record([failed_rows(self.unrecorded(), reason)])
 
-    def finish(self, done: int, output: str, *, pictures: Callable[[], list[dict[str, str]]] | None = None,
+    def finish(self, output: str, *, frames: int | None = None, pictures: Callable[[], list[dict[str, str]]] | None = None,
                note: str = "") -> RunResult:
         """End the run: the gallery (from the listing journal, before the join folds it), the joined
-        manifest and its totals, the resume state; `done` is what the rate counts (images or frames)."""
+        manifest and its totals, the resume state. The rate counts converted inputs, or a video's
+        `frames`."""
         self.lease.check()
         totals = self.totals
         totals.seconds = time.perf_counter() - self.started
+        done, unit = (totals.converted, "images") if frames is None else (frames, "frames")
         totals.images_per_second = done / totals.seconds if totals.seconds else 0.0
         assert self.report is not None
         if pictures:
@@ -172,8 +174,7 @@ class RunLife:
         manifest, summary = self.writer.finish(totals)
         ray.get(ray.remote(fold_runs).options(num_cpus=TASK_CPUS).remote(self.layout, self.run_id, [manifest]))
         self.card.note = note
-        return RunResult(totals, output, manifest, summary, unit="frames" if self.unit == "segments" else "images",
-                         note=note, report=self.report.page_url)
+        return RunResult(totals, output, manifest, summary, unit=unit, note=note, report=self.report.page_url)
 
     @contextlib.contextmanager
     def _recording_on_abort(self) -> Iterator[None]:

@@ -19,7 +19,8 @@ from pipeline.archives import ArchiveError, archive_protocol
 from pipeline.cluster import ensure_ray, run_bounded
 from pipeline.inference import ActorPool
 from pipeline.report.pictures import frame_pairs
-from pipeline.run import ConvertConfig, Plan, prepare, tolerate_lost_blocks
+from pipeline.plan import RunPlan, plan_run
+from pipeline.run import image_config_hash, tolerate_lost_blocks
 from pipeline.runs.layout import RunLayout
 from pipeline.runs.lifecycle import RunLife, RunResult, abort_reason, batches, worker_died
 from pipeline.runs.resume import input_version
@@ -72,10 +73,10 @@ def _probed(name: str, probe_fn: Callable[..., T], *args: Any) -> T:
 
 def convert_video(cfg: VideoConfig) -> RunResult:
     """Stylize a whole video; totals count segments, the summary line reports frames/s."""
-    plan = prepare(ConvertConfig(input=cfg.input, output=cfg.output, model=cfg.model, pool=cfg.pool,
-                                 storage_options=cfg.storage_options, max_side=cfg.max_side))
-    if plan.companion:
-        raise ConfigError(f"operator {plan.spec.name} reads a {plan.companion.what} with every image; "
+    plan = plan_run(cfg)
+    companion = plan.model.companion
+    if companion:
+        raise ConfigError(f"operator {plan.model.spec.name} reads a {companion.what} with every image; "
                           "video frames have none (choose a mode or operator without one)")
     frame_archive = archive_protocol(plan.input) is not None
     if frame_archive and not cfg.fps:
@@ -88,17 +89,20 @@ def convert_video(cfg: VideoConfig) -> RunResult:
     else:
         info = _probed(cfg.input, probe, plan.input, plan.input_options)
         source = {"frame_pts": info.frame_pts}
-    identity = (f"{plan.config_hash}|{cfg.max_side}|{cfg.segment_seconds}|{cfg.crf}|{cfg.preset}|{info.frames}"
+    # the model's part is hashed as an image run hashes it (PNG at quality 95), as earlier releases
+    # did: their work areas keep their names
+    model = image_config_hash(plan.model, "png", 95, cfg.max_side)
+    identity = (f"{model}|{cfg.max_side}|{cfg.segment_seconds}|{cfg.crf}|{cfg.preset}|{info.frames}"
                 f"|{info.fps}|{SEGMENT_PLAN}|{cfg.encoder}")
-    config_hash = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    layout = RunLayout.for_video(plan.output, plan.output_options).work_area(config_hash)
+    video_hash = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    layout = RunLayout.for_video(plan.output, plan.output_options).work_area(video_hash)
     segments = plan_segments(info, cfg.segment_seconds)
     card = plan.card("video", layout, {
         "segment_seconds": cfg.segment_seconds, "segments": len(segments), "frames": info.frames, "fps": str(info.fps),
         "size": f"{info.width}x{info.height}", "max_side": cfg.max_side, "crf": cfg.crf, "preset": cfg.preset,
         "encoder": cfg.encoder, "decoder": cfg.decoder, "deflicker": cfg.deflicker, "pool": asdict(cfg.pool),
-        "config_hash": config_hash})
-    with RunLife(layout, card, config_hash, wait=cfg.wait, unit="segments") as run:
+        "config_hash": video_hash})
+    with RunLife(layout, card, video_hash, wait=cfg.wait, unit="segments") as run:
         listed = _segment_rows(plan, info, segments, layout)
         if cfg.resume:
             listed = run.resume_check(stamped_segment).load().mark_done(listed)
@@ -107,15 +111,15 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         journal.close()
         ensure_ray()
         tolerate_lost_blocks()
-        pool = ActorPool.for_cluster(cfg.pool, plan.spec, actor_per_core=False)
+        pool = ActorPool.for_cluster(cfg.pool, plan.model.spec, actor_per_core=False)
         figures = _Figures()
         if todo.num_rows:
             job = SegmentJob(url=plan.input, input_options=plan.input_options, max_side=cfg.max_side,
-                             config_hash=config_hash, output_options=plan.output_options, fps=info.fps, crf=cfg.crf,
+                             config_hash=video_hash, output_options=plan.output_options, fps=info.fps, crf=cfg.crf,
                              preset=cfg.preset, deflicker=cfg.deflicker, encoder=cfg.encoder, decoder=cfg.decoder,
                              **source)
             ds = pool.apply(ray.data.from_items(todo.to_pylist(), override_num_blocks=todo.num_rows),
-                              {**plan.actor_arguments(), "job": job}, actor=SegmentActor, rows_per_call=1,
+                              {**plan.model.actor_arguments(), "job": job}, actor=SegmentActor, rows_per_call=1,
                               calls_per_actor=SEGMENTS_AT_ONCE)
             run.record(figures.add(table) for table in batches(ds))
             run.fail_lost(worker_died(pool.max_retries + 1, "segment", "rerun to try it again"))
@@ -132,10 +136,10 @@ def convert_video(cfg: VideoConfig) -> RunResult:
             if not frame_archive:
                 pictures = lambda: frame_pairs(plan.input, plan.input_options, plan.output,  # noqa: E731
                                                plan.output_options, layout.report_dir, card.run_id)
-        return run.finish(figures.frames, output, pictures=pictures, note=figures.note(cfg.deflicker))
+        return run.finish(output, frames=figures.frames, pictures=pictures, note=figures.note(cfg.deflicker))
 
 
-def _segment_rows(plan: Plan, info: VideoInfo, segments: list[tuple[int, int]],
+def _segment_rows(plan: RunPlan, info: VideoInfo, segments: list[tuple[int, int]],
                   layout: RunLayout) -> dict[str, Any]:
     """The video's listing: a row per segment, as an image run lists its inputs (input VIDEO#frames=a-b
     at the video's version, output its file in the work area), with its frame range."""
