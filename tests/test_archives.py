@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from conftest import BUCKET
 from images import encoded, photo
 from PIL import Image
@@ -35,6 +36,7 @@ def tar_bytes(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_zip_members_are_records_mirrored_to_output(ray_cluster, tmp_path: Path) -> None:
     source = tmp_path / "in"
     source.mkdir()

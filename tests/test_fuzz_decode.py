@@ -39,6 +39,7 @@ def mutants(data: bytes, rng: np.random.Generator) -> list[bytes]:
     return out
 
 
+@pytest.mark.slow
 def test_mutated_files_each_end_converted_or_failed_with_a_reason(ray_cluster, tmp_path: Path) -> None:
     source = tmp_path / "in"
     source.mkdir()

@@ -44,6 +44,7 @@ def s3_inputs(s3) -> str:
     return prefix
 
 
+@pytest.mark.slow
 def test_s3_to_s3_accounts_for_every_input(ray_cluster, s3, s3_inputs: str, animegan_weights: Path) -> None:
     s3.put(str(animegan_weights), f"{BUCKET}/models/paprika.pt")
     cfg = ConvertConfig(input=f"s3://{s3_inputs}/", output=f"s3://{BUCKET}/anime/", model=ModelSettings("animegan",

@@ -30,6 +30,7 @@ def statuses(result) -> dict[str, str]:
     return {r["input"].rsplit("/", 1)[1]: r["status"] for r in rows}
 
 
+@pytest.mark.slow
 def test_changed_inputs_and_missing_outputs_are_redone_and_unrecorded_outputs_recognised(
         ray_cluster, tmp_path: Path, animegan_weights: Path) -> None:
     source, out = tmp_path / "in", tmp_path / "out"

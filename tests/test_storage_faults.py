@@ -28,6 +28,7 @@ def through(proxy: FaultProxy, **extra) -> dict:
             "config_kwargs": {"read_timeout": 2, "connect_timeout": 2, **extra}}
 
 
+@pytest.mark.slow
 def test_transient_faults_are_retried_and_everything_converts(ray_cluster, s3, proxy: FaultProxy) -> None:
     prefix = f"{BUCKET}/faults/transient"
     for i in range(8):
@@ -42,6 +43,7 @@ def test_transient_faults_are_retried_and_everything_converts(ray_cluster, s3, p
     assert proxy.faults == {"slowdown": 5, "error500": 2, "reset": 2, "stall": 1}
 
 
+@pytest.mark.slow
 def test_an_object_that_keeps_failing_fails_alone(ray_cluster, s3, proxy: FaultProxy) -> None:
     prefix = f"{BUCKET}/faults/permanent"
     for i in range(4):

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import ray
 from conftest import BUCKET
 
@@ -24,6 +25,7 @@ def digest_through_cache(url: str, cache: str, storage_options: dict, start_at: 
     return read
 
 
+@pytest.mark.slow
 def test_concurrent_first_reads_never_see_a_partial_cache_entry(ray_cluster, s3, s3_endpoint: str,
                                                                 tmp_path: Path) -> None:
     data = np.random.default_rng(0).bytes(24 * 2**20)

@@ -74,21 +74,7 @@ def _probed(name: str, probe_fn: Callable[..., T], *args: Any) -> T:
 def convert_video(cfg: VideoConfig) -> RunResult:
     """Stylize a whole video; totals count segments, the summary line reports frames/s."""
     plan = plan_run(cfg)
-    companion = plan.model.companion
-    if companion:
-        raise ConfigError(f"operator {plan.model.spec.name} reads a {companion.what} with every image; "
-                          "video frames have none (choose a mode or operator without one)")
-    frame_archive = archive_protocol(plan.input) is not None
-    if frame_archive and not cfg.fps:
-        raise ConfigError(f"{cfg.input} is a frame archive, which has no frame rate: pass --fps (e.g. --fps 24)")
-    if cfg.fps and not frame_archive:
-        raise ConfigError("--fps is for frame archives (.zip/.tar); a video keeps its own frame rate")
-    if frame_archive:
-        info, members = _probed(cfg.input, probe_frames, plan.input, cfg.fps, plan.input_options)
-        source = {"members": tuple(members), "size": (info.width, info.height)}
-    else:
-        info = _probed(cfg.input, probe, plan.input, plan.input_options)
-        source = {"frame_pts": info.frame_pts}
+    info, frames_from = _probe_source(cfg, plan)
     # the model's part is hashed as an image run hashes it (PNG at quality 95), as earlier releases
     # did: their work areas keep their names
     model = image_config_hash(plan.model, "png", 95, cfg.max_side)
@@ -117,26 +103,50 @@ def convert_video(cfg: VideoConfig) -> RunResult:
             job = SegmentJob(url=plan.input, input_options=plan.input_options, max_side=cfg.max_side,
                              config_hash=video_hash, output_options=plan.output_options, fps=info.fps, crf=cfg.crf,
                              preset=cfg.preset, deflicker=cfg.deflicker, encoder=cfg.encoder, decoder=cfg.decoder,
-                             **source)
+                             **frames_from)
             ds = pool.apply(ray.data.from_items(todo.to_pylist(), override_num_blocks=todo.num_rows),
-                              {**plan.model.actor_arguments(), "job": job}, actor=SegmentActor, rows_per_call=1,
-                              calls_per_actor=SEGMENTS_AT_ONCE)
+                            {**plan.model.actor_arguments(), "job": job}, actor=SegmentActor, rows_per_call=1,
+                            calls_per_actor=SEGMENTS_AT_ONCE)
             run.record(figures.add(table) for table in batches(ds))
             run.fail_lost(worker_died(pool.max_retries + 1, "segment", "rerun to try it again"))
-        output = f"(not joined: {run.totals.failed} segments failed; rerun to retry them)"
-        pictures = None
-        if not run.totals.failed:
-            fs_work = layout.fs(layout.records)[0]
-            paths = [layout.fs(layout.segment(i))[1] for i in range(len(segments))]
-            join_segments(fs_work, paths, [info.frame_pts[a:b] for a, b in segments], info.time_base,
-                          None if frame_archive else plan.input, plan.output, plan.input_options, plan.output_options)
-            if not cfg.keep_segments:
-                fs_work.rm([path for path in paths if fs_work.exists(path)])
-            output = plan.output
-            if not frame_archive:
-                pictures = lambda: frame_pairs(plan.input, plan.input_options, plan.output,  # noqa: E731
-                                               plan.output_options, layout.report_dir, card.run_id)
-        return run.finish(output, frames=figures.frames, pictures=pictures, note=figures.note(cfg.deflicker))
+        if run.totals.failed:
+            return run.finish(f"(not joined: {run.totals.failed} segments failed; rerun to retry them)",
+                              frames=figures.frames, note=figures.note(cfg.deflicker))
+        _join(plan, info, segments, layout, cfg.keep_segments, with_sound="frame_pts" in frames_from)
+        pictures = (lambda: frame_pairs(plan.input, plan.input_options, plan.output, plan.output_options,  # noqa: E731
+                                        layout.report_dir, card.run_id)) if "frame_pts" in frames_from else None
+        return run.finish(plan.output, frames=figures.frames, pictures=pictures, note=figures.note(cfg.deflicker))
+
+
+def _probe_source(cfg: VideoConfig, plan: RunPlan) -> tuple[VideoInfo, dict[str, Any]]:
+    """The input's frames as the segment actors will read them (a video's frame times, or a frame
+    archive's members and size), after the checks that need no probe."""
+    companion = plan.model.companion
+    if companion:
+        raise ConfigError(f"operator {plan.model.spec.name} reads a {companion.what} with every image; "
+                          "video frames have none (choose a mode or operator without one)")
+    frame_archive = archive_protocol(plan.input) is not None
+    if frame_archive and not cfg.fps:
+        raise ConfigError(f"{cfg.input} is a frame archive, which has no frame rate: pass --fps (e.g. --fps 24)")
+    if cfg.fps and not frame_archive:
+        raise ConfigError("--fps is for frame archives (.zip/.tar); a video keeps its own frame rate")
+    if frame_archive:
+        info, members = _probed(cfg.input, probe_frames, plan.input, cfg.fps, plan.input_options)
+        return info, {"members": tuple(members), "size": (info.width, info.height)}
+    info = _probed(cfg.input, probe, plan.input, plan.input_options)
+    return info, {"frame_pts": info.frame_pts}
+
+
+def _join(plan: RunPlan, info: VideoInfo, segments: list[tuple[int, int]], layout: RunLayout, keep_segments: bool,
+          with_sound: bool) -> None:
+    """Join the work area's segments into OUTPUT at the input's frame times (with the input's sound
+    and subtitles, `with_sound`), then remove them unless kept."""
+    fs_work = layout.fs(layout.records)[0]
+    paths = [layout.fs(layout.segment(i))[1] for i in range(len(segments))]
+    join_segments(fs_work, paths, [info.frame_pts[a:b] for a, b in segments], info.time_base,
+                  plan.input if with_sound else None, plan.output, plan.input_options, plan.output_options)
+    if not keep_segments:
+        fs_work.rm([path for path in paths if fs_work.exists(path)])
 
 
 def _segment_rows(plan: RunPlan, info: VideoInfo, segments: list[tuple[int, int]],
