@@ -212,15 +212,17 @@ def failed_rows(listed: pa.Table, reason: str) -> pa.Table:
 
 
 def manifest_rows(listed: pa.Table, constants: Mapping[str, str] | None = None) -> pa.Table:
-    """Rows of listing columns as manifest rows of inputs that got no work: no size, no time, done now."""
+    """Listed rows as manifest rows of inputs that got no work: no time, done now, and no size unless
+    the listing knew it (a video's segments)."""
     n = listed.num_rows
     columns = {"width": pa.array([0] * n, pa.int32()), "height": pa.array([0] * n, pa.int32()),
                "seconds": pa.array([0.0] * n),
                "finished_at": pa.array([time.time_ns() // 1_000_000] * n, pa.timestamp("ms", tz="UTC")),
                **{name: pa.array([value] * n, pa.string()) for name, value in (constants or {}).items()}}
-    table = listed.select([name for name in LISTING_COLUMNS if name in SCHEMA.names])
+    table = listed.select([name for name in listed.column_names if name in SCHEMA.names])
     for name, values in columns.items():
-        table = table.append_column(name, values)
+        if name not in table.column_names:
+            table = table.append_column(name, values)
     return table
 
 
