@@ -8,6 +8,7 @@ listing loop and the decode step never branch on the kind themselves.
 """
 from __future__ import annotations
 
+import functools
 import posixpath
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, NamedTuple
@@ -67,9 +68,14 @@ class Source:
 
     def is_image(self, path: str) -> bool:
         """An image file that is an input (a companion kept beside its input is not)."""
-        sibling_suffix = self.companion.suffix if self.companion and not self.companion.prefix else None
         return posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS and not (
-            sibling_suffix and is_companion(path, sibling_suffix))
+            self._sibling_suffix and is_companion(path, self._sibling_suffix))
+
+    @functools.cached_property
+    def _sibling_suffix(self) -> str:
+        """The suffix of companion images kept beside their inputs ("" when there are none): asked
+        once per listed file, so worked out once."""
+        return self.companion.suffix if self.companion and not self.companion.prefix else ""
 
     @property
     def channels(self) -> int:
