@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from jobs.common import run_command
+from jobs.console import set_up
 
 COMMANDS = {  # name: (module, summary)
     "demo": ("jobs.demo", "convert the bundled sample photos with the bundled style model"),
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             module.build_parser(sub)
             sub.set_defaults(run=module.run)
     args = parser.parse_args(argv)
+    set_up(getattr(args, "verbose", True))
     return args.run(args)
 
 

@@ -7,7 +7,8 @@ import sys
 from typing import Callable, TypeVar
 
 from operators.errors import ConfigError
-from pipeline.runs.lifecycle import RunAborted, RunResult
+from jobs.console import CONSOLE, set_up
+from pipeline.runs.lifecycle import RunAborted, RunInterrupted, RunResult, stop_on_signals
 from pipeline.settings import CPU_ACTORS_MAX, DEFAULT_MAX_RETRIES, ModelSettings, PoolSettings, RunRequest
 from pipeline.storage import parse_storage_options
 
@@ -36,8 +37,17 @@ def add_wait_argument(parser: argparse.ArgumentParser) -> None:
                         help="if another run holds OUTPUT, wait for it to finish (or for its lease to expire)")
 
 
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    """--verbose: Ray's own logging on the terminal too."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Ray's own logging and the workers' output (by default they go to the log folder "
+                             "that the final line names)")
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ModelSettings and PoolSettings, plus --storage-option: every model command takes them."""
+    """The flags of ModelSettings and PoolSettings, plus --storage-option and --verbose: every model
+    command takes them."""
+    add_verbose_argument(parser)
     parser.add_argument("--operator", required=True, help="operator name (see `stylebatch operators`)")
     parser.add_argument("--weights", help="URL of the model weights (shortcut for --set weights=URL)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
@@ -96,16 +106,19 @@ def config_of(config: type[C], args: argparse.Namespace) -> C:
 
 
 def report(result: RunResult, *lines: str) -> int:
-    """Print a run's closing line (and any more) and return its exit status."""
-    print(result.line())
+    """Print a command's own `lines`, then the run's closing lines (the summary last, naming where
+    Ray's logs are), and return its exit status."""
     for line in lines:
         print(line)
+    print(result.line(CONSOLE.logs()))
     return result.exit_code
 
 
 def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
     """Run a command's main and exit with its status; configuration errors print one line and exit 2,
-    a run that could not complete prints one line and exits 3."""
+    a run that could not complete prints one line and exits 3, an interrupted one (Ctrl-C, SIGTERM)
+    one line and 130 or 143."""
+    stop_on_signals()
     try:
         status = main(argv)
     except (ConfigError, ValueError) as exc:
@@ -114,6 +127,10 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
     except RunAborted as exc:
         print(f"stylebatch: {exc}", file=sys.stderr)
         status = RUN_ABORTED
+    except RunInterrupted as stop:
+        recorded = f" ({stop.recorded})" if stop.recorded else ""
+        print(f"stylebatch: interrupted; the same command continues{recorded}", file=sys.stderr)
+        status = stop.exit_code
     sys.exit(status)
 
 
@@ -121,6 +138,8 @@ def module_main(build_parser: Callable[[], argparse.ArgumentParser], run: Comman
     """The `main(argv)` of `python -m jobs.<command>`: parse with the command's parser, run it."""
 
     def main(argv: list[str] | None = None) -> int:
-        return run(build_parser().parse_args(argv))
+        args = build_parser().parse_args(argv)
+        set_up(getattr(args, "verbose", True))
+        return run(args)
 
     return main

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
-from jobs.common import module_main, report, run_command
+from jobs.common import add_verbose_argument, module_main, report, run_command
+from operators.onnx_model import MULTISTYLE26_DEFAULT
 from pipeline.run import ConvertConfig, convert
 from pipeline.settings import ModelSettings
 
@@ -48,7 +49,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     """The demo's arguments."""
     parser = parser or argparse.ArgumentParser(prog="stylebatch demo", description=__doc__)
     parser.add_argument("--output", default="demo-output", help="local folder for samples, results and sheet")
-    parser.add_argument("--style", default="7", help="style index 0-25, or a blend like 3:0.5,12:0.5")
+    parser.add_argument("--style", default=MULTISTYLE26_DEFAULT,
+                        help="style index 0-25 (see `stylebatch styles`), or a blend like 3:0.5,12:0.5")
+    add_verbose_argument(parser)
     return parser
 
 

@@ -193,6 +193,8 @@ def _to_images(out: np.ndarray, gain: float, offset: float, planar: bool, h: int
     return images
 
 
+MULTISTYLE26_DEFAULT = "7"  # the bundled model's default style, wherever it runs (demo, convert, video, comic)
+
 SPEC = OperatorSpec(
     name="onnx",
     summary="any image-to-image ONNX model (AnimeGANv3 releases, the bundled 26-style model, ...)",
@@ -212,7 +214,7 @@ SPEC = OperatorSpec(
             "layout": "NCHW",
             "value_range": "0,1",
             "size_multiple": 4,
-            "style": "0",
+            "style": MULTISTYLE26_DEFAULT,
         },
         "animeganv3": {"layout": "NHWC", "value_range": "-1,1", "size_multiple": 8},
     },

@@ -13,6 +13,7 @@ import ray
 from operators.images import limit_pixels
 from operators.registry import get_operator
 from operators.spec import OperatorSpec
+from pipeline.cluster import bounded_retries
 from pipeline.runs.status import Outcomes
 from pipeline.settings import CPU_ACTORS_MAX, TASK_CPUS, PoolSettings
 from pipeline.stages import Batch, objects
@@ -146,18 +147,19 @@ class ActorPool:
         storage_options) and called with `rows_per_call` rows (default: the batch size), up to
         `calls_per_actor` calls at once. `isolated` sends an actor one call at a time, so that an
         input that kills it costs no other input a try."""
-        return ds.map_batches(
-            actor,
-            batch_size=rows_per_call or self.batch_size,
-            compute=self._strategy(isolated, calls_per_actor),
-            num_gpus=self.num_gpus,
-            num_cpus=self.num_cpus,
-            fn_constructor_kwargs={**actor_arguments, "max_batch": self.batch_size, "threads": self.threads},
-            # a dead actor is always replaced (each death costs a call one of its bounded retries),
-            # so a poison input cannot empty the pool
-            max_restarts=-1,
-            max_task_retries=self.max_retries,
-        )
+        with bounded_retries():
+            return ds.map_batches(
+                actor,
+                batch_size=rows_per_call or self.batch_size,
+                compute=self._strategy(isolated, calls_per_actor),
+                num_gpus=self.num_gpus,
+                num_cpus=self.num_cpus,
+                fn_constructor_kwargs={**actor_arguments, "max_batch": self.batch_size, "threads": self.threads},
+                # a dead actor is always replaced (each death costs a call one of its bounded retries),
+                # so a poison input cannot empty the pool
+                max_restarts=-1,
+                max_task_retries=self.max_retries,
+            )
 
 
 def _largest_node_cpus(default: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -18,6 +19,8 @@ from pipeline.runs.layout import RunLayout
 from pipeline.runs.lifecycle import new_run_id
 from pipeline.settings import ModelSettings, RunRequest
 from pipeline.storage import filesystem, normalise, options_for
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ def plan_run(request: RunRequest, max_pixels: int = DEFAULT_MAX_PIXELS) -> RunPl
     if not exists:
         raise ConfigError(f"input {request.input} does not exist (or is empty); check the path or URL")
     model = plan_model(request.model, request.storage_options, max_pixels)
+    if output.startswith(source.rstrip("/") + "/"):
+        log.info("OUTPUT lies inside INPUT: the listing leaves out OUTPUT and everything runs write there "
+                 "(_manifest, _report, *.work folders, earlier runs' OUTPUTs)")
     return RunPlan(model, source, output, input_options, options_for(output, request.storage_options))
 
 

@@ -8,7 +8,7 @@ import ray
 from operators.errors import ConfigError
 from pipeline.archive_output import check_archive_output, pack
 from pipeline.archives import DEFAULT_MAX_MEMBER_BYTES
-from pipeline.cluster import ensure_ray
+from pipeline.cluster import bounded_retries, ensure_ray
 from pipeline.codecs import DEFAULT_DECODE_SECONDS, DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.inference import ActorPool
 from pipeline.plan import ModelPlan, RunPlan, config_hash, plan_run
@@ -93,9 +93,11 @@ def _chain(ds: ray.data.Dataset, steps: tuple[DecodeStep, WriteStep], plan: Imag
     task and one task an actor at a time, so that an input whose worker dies takes no other with it."""
     decode, write = steps
     ds = ds.repartition(target_num_rows_per_block=1 if isolated else plan.rows_per_task)
-    ds = ds.map_batches(read_and_decode, **pool.tasks(), fn_kwargs={"step": decode})
+    with bounded_retries():
+        ds = ds.map_batches(read_and_decode, **pool.tasks(), fn_kwargs={"step": decode})
     ds = pool.apply(ds, plan.model.actor_arguments(), rows_per_call=1 if isolated else None, isolated=isolated)
-    return ds.map_batches(encode_and_write, **pool.tasks(), fn_kwargs={"step": write})
+    with bounded_retries():
+        return ds.map_batches(encode_and_write, **pool.tasks(), fn_kwargs={"step": write})
 
 
 def convert(cfg: ConvertConfig) -> RunResult:
@@ -122,8 +124,9 @@ def convert(cfg: ConvertConfig) -> RunResult:
                  WriteStep(layout.results, plan.output_options, cfg.fmt, cfg.quality, plan.config_hash))
         listing = ListStep(source, layout.results, cfg.fmt, cfg.limit or None, run.journal(),
                            run.resume_check() if cfg.resume else None)
-        listed = ray.data.from_items([{"root": plan.input}]).map_batches(
-            list_inputs, batch_size=1, num_cpus=TASK_CPUS, max_retries=pool.max_retries, fn_kwargs={"step": listing})
+        with bounded_retries():
+            listed = ray.data.from_items([{"root": plan.input}]).map_batches(
+                list_inputs, batch_size=1, num_cpus=TASK_CPUS, max_retries=pool.max_retries, fn_kwargs={"step": listing})
         run.record(batches(_chain(listed, steps, plan, pool)))
         run.retry_lost(lambda lost: _chain(lost, steps, plan, pool, isolated=True), pool.max_retries + 1)
         note = f"{pack(layout, plan.output_options)} images in {plan.output}" if cfg.archive else ""

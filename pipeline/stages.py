@@ -19,6 +19,7 @@ import pyarrow as pa
 from pipeline.archives import ArchiveError, archive_protocol
 from pipeline.codecs import IMAGE_EXTENSIONS, DecodeError, encode_image
 from pipeline.keys import KeyRejected, join_url, output_relpath
+from pipeline.runs.layout import RECORDS, WORK_SUFFIX, RunLayout
 from pipeline.runs.manifest import LISTING_COLUMNS, ListingJournal
 from pipeline.runs.resume import ResumeCheck, input_version, output_stamp
 from pipeline.runs.status import Outcomes, Status
@@ -111,7 +112,9 @@ def _row(found: Found, version: str, step: ListStep, claimed: dict[str, str]) ->
 
 def _walk(fs: Any, root: str, skip: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
     """(path, info) of every file below `root`, one folder at a time in name order (depth first),
-    leaving out the folder `skip` (OUTPUT inside INPUT: never convert our own results). A folder
+    leaving out what runs wrote (OUTPUT inside INPUT: never convert our own results): the folder
+    `skip`, every run's records and work areas, a folder holding records (an earlier run's OUTPUT)
+    and a file with a work area beside it (a packed archive or a video that a run wrote). A folder
     that cannot be listed comes out as (folder, {LISTING_ERROR: reason}), and so does a prefix whose
     keys hold an empty path part ('//'), which no folder listing reaches."""
     folders = [root]
@@ -125,6 +128,10 @@ def _walk(fs: Any, root: str, skip: str | None) -> Iterator[tuple[str, dict[str,
             yield folder, {LISTING_ERROR: f"cannot list this folder ({type(exc).__name__}: {exc}); nothing in it "
                                           "was converted: check its permissions and run again"}
             continue
+        folder_names = {posixpath.basename(info["name"].rstrip("/")) for info in entries
+                        if info["type"] == "directory" and info["name"].rstrip("/") != folder.rstrip("/")}
+        if folder != root and folder_names & set(RECORDS):
+            continue  # an earlier run's OUTPUT
         below = []
         for info in entries:
             path = info["name"].rstrip("/")
@@ -133,10 +140,11 @@ def _walk(fs: Any, root: str, skip: str | None) -> Iterator[tuple[str, dict[str,
                     yield info["name"], {LISTING_ERROR: "keys below this prefix hold an empty path part ('//'), "
                                                         "which cannot be listed folder by folder: rename them"}
                 continue  # an object store's folder marker
+            name = posixpath.basename(path)
             if info["type"] == "directory":
-                if path != skip:
+                if path != skip and not RunLayout.written_by_runs(name):
                     below.append(path)
-            else:
+            elif name + WORK_SUFFIX not in folder_names:
                 yield path, info
         folders.extend(reversed(below))
 

@@ -5,7 +5,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from operators.errors import ConfigError
 from pipeline.runs.lease import current_holder
+from pipeline.runs.status import Counts, Status as RowStatus
 from pipeline.runs.layout import RunLayout
 from pipeline.runs.manifest import run_rows
 from pipeline.report.build import INDEX, cards_from_manifests, run_counts
@@ -23,6 +28,21 @@ class Status:
     healthy: bool
 
 
+def latest_counts(runs: list[pa.Table]) -> Counts:
+    """Counts of every input of `runs` (manifest rows, oldest run first) once, in its latest state: a
+    rerun's `skipped` keeps what an earlier run did to it; an input only ever skipped counts skipped."""
+    rows = pa.concat_tables([table.select(["input", "status"]) for table in runs]) if runs else None
+    if rows is None or not rows.num_rows:
+        return Counts()
+    worked = rows.filter(pc.not_equal(rows["status"], RowStatus.SKIPPED.value))
+    latest = worked.group_by("input", use_threads=False).aggregate([("status", "last")])  # -> input, status_last
+    counts = Counts.of(latest.rename_columns(["input", "status"]))
+    only_skipped = pc.count_distinct(rows.filter(pc.invert(pc.is_in(rows["input"], latest["input"])))["input"]).as_py()
+    counts.skipped += only_skipped
+    counts.inputs += only_skipped
+    return counts
+
+
 def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
     """Runs, the last run's counts, time and throughput, its failures by reason, all runs' counts,
     and whether a run holds OUTPUT now."""
@@ -34,7 +54,8 @@ def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
     held = (f"held now by {holder.describe()}; its lease ends in {max(0, int(holder.expires_at - time.time()))} s "
             "unless renewed") if holder else "no run holds it now"
     if not cards:
-        return Status([f"{output}: no runs yet ({held})"], healthy=True)
+        raise ConfigError(f"{output}: no stylebatch runs here (nothing in its _manifest or _report; {held}): "
+                          "check the path, or run convert, video or comic into it first")
     last = cards[-1]
     counts, rate = run_counts(last, storage_options)
     unit = "frames" if last.kind == "video" else "images"
@@ -53,9 +74,10 @@ def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
             lines.append(f"  {len(names):>7}  {reason}  (e.g. {names[0]})")
         if len(groups) > REASONS_SHOWN:
             lines.append(f"  ... and {len(groups) - REASONS_SHOWN} more reasons (see the report)")
-    every = [run_counts(card, storage_options)[0] for card in cards]
-    lines.append(f"all runs: {sum(c.converted for c in every)} converted, {sum(c.skipped for c in every)} skipped, "
-                 f"{sum(c.failed for c in every)} failed")
+    every = latest_counts([run_rows(RunLayout.of_records(card.manifest_dir, storage_options), card.run_id)
+                           for card in cards])
+    lines.append(f"all runs: {every.inputs} inputs, each in its latest state: {every.converted} converted, "
+                 f"{every.skipped} skipped, {every.failed} failed")
     lines.append(f"report: {report_url}/{INDEX}")
     running = last.state == "running" and holder is not None and holder.run_id == last.run_id
     return Status(lines, healthy=not counts.failed and (last.state == "completed" or running))

@@ -145,6 +145,12 @@ class RunLayout:
         return [*areas, (f"{self.home}/{MANIFEST_DIR}", "convert")]
 
     @staticmethod
+    def written_by_runs(name: str) -> bool:
+        """Whether a folder named `name` is one a run writes for itself (records, a work area): a
+        listing never takes inputs from it."""
+        return name in RECORDS or name.endswith(WORK_SUFFIX)
+
+    @staticmethod
     def is_record(relative: str) -> bool:
         """Whether a path relative to `results` is one of the run's own records rather than an output."""
         return relative.split("/", 1)[0] in RECORDS

@@ -10,9 +10,12 @@ recorded)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
 import secrets
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
@@ -39,6 +42,32 @@ class RunAborted(Exception):
     model that loads on no actor); what finished is recorded and the same command continues."""
 
 
+class RunInterrupted(BaseException):
+    """The run was stopped by a signal (Ctrl-C, SIGTERM); the rows that arrived are recorded and the
+    same command continues. A BaseException, as KeyboardInterrupt is: no `except Exception` holds it."""
+
+    def __init__(self, signum: int, recorded: str = "") -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum, self.recorded = signum, recorded
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM raise RunInterrupted in the main thread (SIGTERM would end the process
+    with nothing recorded, SIGINT with a long traceback)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise RunInterrupted(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
+
+
 def abort_reason(exc: BaseException) -> str:
     """The innermost `Type: message` line of an error (Ray wraps a worker's error, traceback and all)."""
     lines = [line.strip() for line in str(exc).splitlines()]
@@ -51,6 +80,13 @@ def worker_died(tries: int, what: str, then: str) -> str:
     """The failed row's reason for an input whose worker died on every try."""
     return (f"its worker died on each of {tries} tries while processing this {what} "
             f"(out of memory, or a crash in a native library?); {then}")
+
+
+def unwritable(exc: OSError) -> bool:
+    """Whether a write failed for a reason a retry will not change (permissions, a missing bucket or
+    folder, a read-only disk)."""
+    return isinstance(exc, (PermissionError, FileNotFoundError, NotADirectoryError)) or exc.errno in (
+        errno.EACCES, errno.EROFS, errno.EPERM)
 
 
 def new_run_id() -> str:
@@ -69,21 +105,33 @@ class RunResult:
     unit: str = "images"
     note: str = ""
     report: str = ""
+    failures: tuple[tuple[str, str], ...] = ()  # (input, reason) of the first failed inputs
 
     @property
     def exit_code(self) -> int:
         """0 when nothing failed, 1 when some inputs failed."""
         return 1 if self.totals.failed else 0
 
-    def line(self) -> str:
-        """The one-line report printed at the end of a run."""
+    def line(self, logs: str = "") -> str:
+        """The run's closing lines: its notes, the first failed inputs by name, and last the one-line
+        summary (ending with where Ray's `logs` are, if given)."""
         t = self.totals
-        return (
+        summary = (
             f"{t.converted} converted, {t.skipped} skipped, {t.failed} failed of {t.inputs} inputs "
             f"in {t.seconds:.1f} s ({t.images_per_second:.2f} {self.unit}/s); "
             f"output: {self.output}  manifest: {self.manifest}  summary: {self.summary}"
-            + (f"  report: {self.report}" if self.report else "")
-        ) + (f"\n{self.note}" if self.note else "")
+            + (f"  report: {self.report}" if self.report else "") + (f"  logs: {logs}" if logs else ""))
+        return "\n".join([*self.note.splitlines(), *self.failure_lines(), summary])
+
+    def failure_lines(self) -> list[str]:
+        """The failed inputs named one a line (the first few), and where the rest are."""
+        if not self.totals.failed:
+            return []
+        lines = [f"failed: {name}: {reason}" for name, reason in self.failures]
+        rest = self.totals.failed - len(self.failures)
+        where = f"the report {self.report}" if self.report else f"the manifest {self.manifest}"
+        more = f"{rest} more failed inputs" if rest > 0 else "the failed inputs"
+        return [*lines, f"{more}: `stylebatch status {self.output}` or {where}"]
 
 
 def batches(ds: ray.data.Dataset) -> Iterator[pa.Table]:
@@ -111,7 +159,13 @@ class RunLife:
 
     def __enter__(self) -> RunLife:
         with contextlib.ExitStack() as stack:
-            stack.enter_context(self.lease)
+            try:
+                stack.enter_context(self.lease)  # the run's first write
+            except OSError as exc:
+                if not unwritable(exc):
+                    raise
+                raise ConfigError(f"cannot write to OUTPUT {self.layout.output} ({abort_reason(exc)}): "
+                                  "check the path and its permissions") from None
             self.report = stack.enter_context(reporting(self.card, self.layout))
             stack.enter_context(self._recording_on_abort())
             self._stack = stack.pop_all()
@@ -174,7 +228,8 @@ class RunLife:
         manifest, summary = self.writer.finish(totals)
         ray.get(ray.remote(fold_runs).options(num_cpus=TASK_CPUS).remote(self.layout, self.run_id, [manifest]))
         self.card.note = note
-        return RunResult(totals, output, manifest, summary, unit=unit, note=note, report=self.report.page_url)
+        return RunResult(totals, output, manifest, summary, unit=unit, note=note, report=self.report.page_url,
+                         failures=tuple(self.writer.failures))
 
     @contextlib.contextmanager
     def _recording_on_abort(self) -> Iterator[None]:
@@ -183,12 +238,18 @@ class RunLife:
             yield
         except (RunAborted, ConfigError):
             raise
+        except RunInterrupted as stop:
+            stop.recorded = self._recorded()
+            raise
         except Exception as exc:  # Ray, storage and worker errors all end the run the same way
-            try:
-                self.writer.flush()
-                recorded = (f"{self.totals.converted} {self.unit} converted before it stopped are recorded in "
-                            f"{self.writer.parts_url}" if self.totals.inputs else f"no {self.unit} had finished")
-            except Exception as flush_error:  # the output store is gone too
-                recorded = f"the manifest could not be written ({abort_reason(flush_error)})"
-            raise RunAborted(f"the run could not complete: {abort_reason(exc)}; {recorded}; "
+            raise RunAborted(f"the run could not complete: {abort_reason(exc)}; {self._recorded()}; "
                              "fix the cause and run the same command again to continue") from exc
+
+    def _recorded(self) -> str:
+        """Write the rows that arrived; say where they are."""
+        try:
+            self.writer.flush()
+            return (f"{self.totals.converted} {self.unit} converted before it stopped are recorded in "
+                    f"{self.writer.parts_url}" if self.totals.inputs else f"no {self.unit} had finished")
+        except Exception as flush_error:  # the output store is gone too
+            return f"the manifest could not be written ({abort_reason(flush_error)})"

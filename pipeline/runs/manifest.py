@@ -33,6 +33,7 @@ SCHEMA = pa.schema(
     ]
 )
 LISTING_COLUMNS = ["input", "input_version", "output", "status", "error", "member"]  # member: of an archive
+NAMED_FAILURES = 5  # failed inputs a run's closing lines name (the report and `status` have the rest)
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +52,7 @@ class ManifestWriter:
         self.parts: list[str] = []
         self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
         self.last_flush = time.monotonic()
+        self.failures: list[tuple[str, str]] = []  # (input, reason) of the first failed rows joined
 
     @property
     def parts_url(self) -> str:
@@ -74,6 +76,13 @@ class ManifestWriter:
             self.pending, self.pending_rows = [], 0
         self.last_flush = time.monotonic()
 
+    def _keep_failures(self, table: pa.Table) -> None:
+        """Keep the first NAMED_FAILURES failed rows' input and reason (the run's closing lines name them)."""
+        room = NAMED_FAILURES - len(self.failures)
+        if room > 0 and table.num_rows:
+            failed = table.filter(pc.equal(table["status"], Status.FAILED.value)).slice(0, room)
+            self.failures += zip(failed["input"].to_pylist(), failed["error"].to_pylist())
+
     def finish(self, totals: Totals) -> tuple[str, str]:
         """Join every part of the run (the driver's, and the listing's rows settled without work) into
         `_manifest/<run_id>.parquet`, count `totals` from what was joined, write them as JSON;
@@ -91,6 +100,7 @@ class ManifestWriter:
                     continue
                 writer.write_table(table)
                 totals.count(table)
+                self._keep_failures(table)
                 if not totals.operator and table.num_rows:
                     totals.operator, totals.config_hash = table["operator"][0].as_py(), table["config_hash"][0].as_py()
         with atomic_writer(self.fs, json_path) as f:

@@ -12,18 +12,21 @@ from typing import Any, Iterator, Mapping, Sequence
 import av
 
 from pipeline.storage import filesystem, put_file
+from pipeline.video.segments import STAMP_TAG
 
 
 def join_segments(fs_work, segment_paths: list[str], frame_pts: list[Sequence[int]], time_base: Fraction,
                   source: str | None, output: str, storage_options: Mapping[str, Any],
-                  output_options: Mapping[str, Any]) -> None:
+                  output_options: Mapping[str, Any], stamp: str) -> None:
     """Concatenate segment files (paths on `fs_work`; video packets re-timed, not re-encoded) with the
     audio and subtitle streams of `source` (a video; None for frame archives) into OUTPUT. Each
     segment's frames take the source's timestamps (`frame_pts`, one sequence a segment, in
-    `time_base`): a variable frame rate and a late start stay as they were, in step with the sound."""
+    `time_base`): a variable frame rate and a late start stay as they were, in step with the sound.
+    OUTPUT carries `stamp`: a rerun of the same configuration on the same input keeps it."""
     with tempfile.TemporaryDirectory() as folder:
         local = os.path.join(folder, "joined" + (os.path.splitext(output)[1] or ".mp4"))
         with av.open(local, "w") as out, contextlib.ExitStack() as stack:
+            out.metadata[STAMP_TAG] = stamp
             with fs_work.open(segment_paths[0], "rb") as f, av.open(f) as first:
                 video_out = out.add_stream_from_template(first.streams.video[0])
             copied = []

@@ -5,6 +5,7 @@ an image: `VIDEO#frames=a-b` at the video's version, its output a stamped file i
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, TypeVar
 
@@ -23,14 +24,16 @@ from pipeline.plan import RunPlan, plan_run
 from pipeline.run import image_config_hash, tolerate_lost_blocks
 from pipeline.runs.layout import RunLayout
 from pipeline.runs.lifecycle import RunLife, RunResult, abort_reason, batches, worker_died
-from pipeline.runs.resume import input_version
+from pipeline.runs.resume import input_version, output_stamp
 from pipeline.runs.status import Status
 from pipeline.settings import RunRequest
 from pipeline.storage import filesystem
+from pipeline.video.container import check_output_container
 from pipeline.video.join import join_segments
-from pipeline.video.segments import VideoInfo, plan_segments, probe, probe_frames, stamped_segment
+from pipeline.video.segments import VideoInfo, plan_segments, probe, probe_frames, stamped_segment, stamped_video
 from pipeline.video.segment_actor import SEGMENTS_AT_ONCE, SegmentActor, SegmentJob
 
+log = logging.getLogger(__name__)
 PROBE_SECONDS = 120
 # in the work area's hash: segments cut by an older plan are never reused (frames are turned upright
 # since "upright": a sideways segment of a phone clip must not be joined with upright ones)
@@ -74,7 +77,10 @@ def _probed(name: str, probe_fn: Callable[..., T], *args: Any) -> T:
 def convert_video(cfg: VideoConfig) -> RunResult:
     """Stylize a whole video; totals count segments, the summary line reports frames/s."""
     plan = plan_run(cfg)
+    check_output_container(plan.output, cfg.encoder, ())
     info, frames_from = _probe_source(cfg, plan)
+    for stream in check_output_container(plan.output, cfg.encoder, info.carried):
+        log.info("OUTPUT's container cannot hold the input's %s stream: the output leaves it out", stream)
     # the model's part is hashed as an image run hashes it (PNG at quality 95), as earlier releases
     # did: their work areas keep their names
     model = image_config_hash(plan.model, "png", 95, cfg.max_side)
@@ -90,12 +96,19 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         "config_hash": video_hash})
     with RunLife(layout, card, video_hash, wait=cfg.wait, unit="segments") as run:
         listed = _segment_rows(plan, info, segments, layout)
-        if cfg.resume:
+        stamp = output_stamp(video_hash, plan.input, listed["input_version"][0])
+        finished = cfg.resume and stamped_video(plan.output, plan.output_options, stamp)
+        if finished:
+            listed["status"] = [Status.SKIPPED.value] * len(segments)
+        elif cfg.resume:
             listed = run.resume_check(stamped_segment).load().mark_done(listed)
         journal = run.journal()
         todo = journal.add(pa.table(listed))
         journal.close()
         ensure_ray()
+        if finished:
+            return run.finish(plan.output, frames=0, note=f"skipped: already converted ({plan.output} carries this "
+                                                           "configuration's stamp); --no-resume converts it again")
         tolerate_lost_blocks()
         pool = ActorPool.for_cluster(cfg.pool, plan.model.spec, actor_per_core=False)
         figures = _Figures()
@@ -112,7 +125,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         if run.totals.failed:
             return run.finish(f"(not joined: {run.totals.failed} segments failed; rerun to retry them)",
                               frames=figures.frames, note=figures.note(cfg.deflicker))
-        _join(plan, info, segments, layout, cfg.keep_segments, with_sound="frame_pts" in frames_from)
+        _join(plan, info, segments, layout, cfg.keep_segments, stamp, with_sound="frame_pts" in frames_from)
         pictures = (lambda: frame_pairs(plan.input, plan.input_options, plan.output, plan.output_options,  # noqa: E731
                                         layout.report_dir, card.run_id)) if "frame_pts" in frames_from else None
         return run.finish(plan.output, frames=figures.frames, pictures=pictures, note=figures.note(cfg.deflicker))
@@ -138,13 +151,13 @@ def _probe_source(cfg: VideoConfig, plan: RunPlan) -> tuple[VideoInfo, dict[str,
 
 
 def _join(plan: RunPlan, info: VideoInfo, segments: list[tuple[int, int]], layout: RunLayout, keep_segments: bool,
-          with_sound: bool) -> None:
+          stamp: str, with_sound: bool) -> None:
     """Join the work area's segments into OUTPUT at the input's frame times (with the input's sound
-    and subtitles, `with_sound`), then remove them unless kept."""
+    and subtitles, `with_sound`), stamped, then remove them unless kept."""
     fs_work = layout.fs(layout.records)[0]
     paths = [layout.fs(layout.segment(i))[1] for i in range(len(segments))]
     join_segments(fs_work, paths, [info.frame_pts[a:b] for a, b in segments], info.time_base,
-                  plan.input if with_sound else None, plan.output, plan.input_options, plan.output_options)
+                  plan.input if with_sound else None, plan.output, plan.input_options, plan.output_options, stamp)
     if not keep_segments:
         fs_work.rm([path for path in paths if fs_work.exists(path)])
 

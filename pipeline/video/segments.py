@@ -33,6 +33,7 @@ class VideoInfo:
     frame_pts: tuple[int, ...]
     keyframes: tuple[int, ...]  # indices into frame_pts
     has_audio: bool
+    carried: tuple[tuple[str, str], ...] = ()  # (kind, codec) of the sound and subtitle streams a join copies
 
     @property
     def frames(self) -> int:
@@ -50,6 +51,9 @@ def probe(url: str, storage_options: Mapping[str, Any]) -> VideoInfo:
     with fs.open(path, "rb") as f, av.open(f) as container:
         if not container.streams.video:
             raise ValueError(f"{url} has no video stream")
+        if still_image(container.format.name):
+            raise ValueError(f"it is a still image ({container.format.name.removesuffix('_pipe')}), not a video: "
+                             "use `stylebatch convert` for images")
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         if width <= 0 or height <= 0 or width * height > DEFAULT_MAX_PIXELS:
@@ -62,8 +66,9 @@ def probe(url: str, storage_options: Mapping[str, Any]) -> VideoInfo:
             packets.append((packet.pts, packet.is_keyframe))
             if first is None:  # the first frame's display matrix: its packets are decoded, the rest only listed
                 first = _first_frame(stream, packet)
-        if not packets:
-            raise ValueError(f"{url} has no video frames")
+        if len(packets) < 2:
+            raise ValueError(f"it holds {len(packets)} video frames, a still image at most: use `stylebatch convert` "
+                             "for images")
         packets.sort()
         fps = stream.average_rate or stream.guessed_rate or Fraction(25)
         turn = clockwise_turn(first) if first else 0
@@ -73,7 +78,14 @@ def probe(url: str, storage_options: Mapping[str, Any]) -> VideoInfo:
             time_base=Fraction(stream.time_base), frame_pts=tuple(p for p, _ in packets),
             keyframes=tuple(i for i, (_, key) in enumerate(packets) if key) or (0,),
             has_audio=bool(container.streams.audio),
+            carried=tuple((s.type, s.codec_context.name) for s in (*container.streams.audio, *container.streams.subtitles)
+                          if s.codec_context is not None),
         )
+
+
+def still_image(format_name: str) -> bool:
+    """Whether FFmpeg read the input with one of its image demuxers (a photo given as a video)."""
+    return format_name == "image2" or format_name.endswith("_pipe")
 
 
 def _first_frame(stream: av.video.stream.VideoStream, packet: av.Packet) -> av.VideoFrame | bool | None:
@@ -85,15 +97,28 @@ def _first_frame(stream: av.video.stream.VideoStream, packet: av.Packet) -> av.V
         return False
 
 
+def container_stamp(fs: Any, path: str) -> str | None:
+    """The stamp a video file carries ("" if none; None if it is not a whole video)."""
+    try:
+        with fs.open(path, "rb") as f, av.open(f) as container:
+            return container.metadata.get(STAMP_TAG, "")
+    except av.error.FFmpegError:
+        return None
+
+
 def stamped_segment(fs: Any, path: str, stamp: str) -> bool:
     """Whether the segment file at `path` carries `stamp`. A segment without any stamp was written
     by a release before segments carried one, into the work area of this very configuration, and
-    counts as done, as it did then (segment files appear whole: `storage.put_file`)."""
-    try:
-        with fs.open(path, "rb") as f, av.open(f) as container:
-            return container.metadata.get(STAMP_TAG, "") in (stamp, "")
-    except av.error.FFmpegError:
-        return False  # not a whole video: made again
+    counts as done, as it did then (segment files appear whole: `storage.put_file`); one that is
+    not a whole video is made again."""
+    return container_stamp(fs, path) in (stamp, "")
+
+
+def stamped_video(url: str, storage_options: Mapping[str, Any], stamp: str) -> bool:
+    """Whether a joined video exists at `url` and carries `stamp` (this configuration made it from
+    this version of its input)."""
+    fs, path = filesystem(url, storage_options)
+    return fs.exists(path) and container_stamp(fs, path) == stamp
 
 
 def natural_key(name: str) -> list:
