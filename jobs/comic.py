@@ -5,6 +5,7 @@ import argparse
 
 from jobs.common import add_run_arguments, config_of, module_main, report, run_command
 from pipeline.comic.run import ComicConfig, make_comic
+from pipeline.comic.shots import DEFAULT_THRESHOLD
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -12,11 +13,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(prog="stylebatch comic", description=__doc__)
     add_run_arguments(parser, "video file: local path or fsspec URL",
                       "prefix for keyframes, panels, page PNGs and comic.pdf")
-    parser.add_argument("--threshold", type=float, default=0.35, help="shot-cut histogram distance (0..1)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help="cut score above which a cut is taken (0..1; lower finds more cuts)")
     parser.add_argument("--panel-seconds", type=float, default=8.0, help="one more panel per this much of a long shot")
-    parser.add_argument("--columns", type=int, default=2)
-    parser.add_argument("--rows", type=int, default=3)
     parser.add_argument("--max-side", type=int, default=0, help="shrink keyframes before stylizing")
+    parser.add_argument("--no-resume", dest="resume", action="store_false",
+                        help="find the shots and stylize the panels again, even if an earlier run did")
     return parser
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import posixpath
 import time
 from dataclasses import dataclass, replace
@@ -10,45 +11,50 @@ import numpy as np
 from PIL import Image
 
 from operators.errors import ConfigError
-from pipeline.codecs import encode_image
+from pipeline.codecs import decode_image, encode_image
 from pipeline.comic.pages import layout_pages
-from pipeline.comic.shots import keyframes
+from pipeline.comic.shots import DEFAULT_THRESHOLD, SHOT_DETECTOR, Panel, keyframes
 from pipeline.report.build import RunReport
 from pipeline.report.card import load_cards
 from pipeline.report.pictures import Pair, save_pairs
+from pipeline.plan import RunPlan, config_hash, plan_run
 from pipeline.run import ConvertConfig, convert
 from pipeline.runs.layout import RunLayout
-from pipeline.runs.lifecycle import RunResult
+from pipeline.runs.lifecycle import RunResult, check_writable
+from pipeline.runs.resume import input_version
 from pipeline.settings import RunRequest
-from pipeline.storage import filesystem, normalise, options_for, to_url, write_bytes
+
+KEYFRAME_INDEX = "panels.json"  # the keyframes' times and captions, and what found them
+from pipeline.storage import filesystem, normalise, to_url, write_bytes
+from pipeline.video.run import probe_video
 
 
 @dataclass
 class ComicConfig(RunRequest):
     """What a comic run is asked to do (the CLI's flags)."""
 
-    threshold: float = 0.35
+    threshold: float = DEFAULT_THRESHOLD
     panel_seconds: float = 8.0
-    columns: int = 2
-    rows: int = 3
     max_side: int = 0
+    resume: bool = True
 
 
 def make_comic(cfg: ComicConfig) -> tuple[RunResult, list[str], str]:
     """Returns the stylization run's result, the page URLs and the PDF's URL."""
     started = time.time()
-    source, output = normalise(cfg.input), normalise(cfg.output)
-    source_options, output_options = options_for(source, cfg.storage_options), options_for(output, cfg.storage_options)
-    try:
-        panels = keyframes(source, source_options, cfg.threshold, panel_seconds=cfg.panel_seconds)
-    except (OSError, ValueError, IndexError) as exc:
-        raise ConfigError(f"cannot read video {cfg.input}: {exc}") from None
+    plan = plan_run(cfg)  # the operator and INPUT, before the video is read
+    output, output_options = plan.output, plan.output_options
     layout = RunLayout.for_folder(output, output_options)
-    names = [f"panel-{k:04d}" for k in range(len(panels))]
-    for name, panel in zip(names, panels):
-        write_bytes(f"{layout.keyframes}/{name}.png", encode_image(panel.frame, "png"), output_options)
+    probe_video(cfg.input, plan.input, plan.input_options)  # a video (not a photo), readable
+    check_writable(layout)
+    names, panels, found_before = _keyframes(cfg, plan, layout)
     result = convert(ConvertConfig(input=layout.keyframes, output=layout.panels, model=cfg.model,
-                                   pool=cfg.pool, storage_options=cfg.storage_options, max_side=cfg.max_side))
+                                   pool=cfg.pool, storage_options=cfg.storage_options, max_side=cfg.max_side,
+                                   resume=cfg.resume))
+    if found_before and not result.totals.converted and not result.totals.failed:
+        result = replace(result, note="\n".join(filter(None, [
+            result.note, "skipped: already converted (the keyframes and panels of this video and these settings are "
+                         "there); the pages are laid out again; --no-resume converts it again"])))
     fs = filesystem(output, output_options)[0]
     pictures = []
     for name, panel in zip(names, panels):
@@ -56,7 +62,7 @@ def make_comic(cfg: ComicConfig) -> tuple[RunResult, list[str], str]:
                          for folder in (layout.panels, layout.keyframes))
         source_path = styled if fs.exists(styled) else photo  # a failed panel stays a photo
         pictures.append((panel, Image.open(io.BytesIO(fs.cat_file(source_path))).convert("RGB")))
-    pages = layout_pages(pictures, cfg.columns, cfg.rows)
+    pages = layout_pages(pictures)
     page_urls = []
     for number, page in enumerate(pages, start=1):
         buffer = io.BytesIO()
@@ -71,6 +77,37 @@ def make_comic(cfg: ComicConfig) -> tuple[RunResult, list[str], str]:
     return result, page_urls, to_url(fs, filesystem(layout.pdf, output_options)[1])
 
 
+def _keyframes(cfg: ComicConfig, plan: RunPlan, layout: RunLayout) -> tuple[list[str], list[Panel], bool]:
+    """The panels' names, the panels, and whether they were found by an earlier run of the same video
+    (this version of it) with the same settings: then their keyframes are read back, not the video
+    again. Otherwise the video is read for its shots and the keyframes written, their index last."""
+    fs, folder = filesystem(layout.keyframes, plan.output_options)
+    source_fs, source = filesystem(plan.input, plan.input_options)
+    version = input_version(source_fs.info(source))
+    stamp = config_hash({"input": plan.input, "version": version, "threshold": cfg.threshold,
+                         "panel_seconds": cfg.panel_seconds, "detector": SHOT_DETECTOR})
+    index = f"{folder}/{KEYFRAME_INDEX}"
+    if cfg.resume and fs.exists(index):
+        known = json.loads(fs.cat_file(index))
+        names = [f"panel-{k:04d}" for k in range(len(known["panels"]))]
+        if known.get("stamp") == stamp and all(fs.exists(f"{folder}/{name}.png") for name in names):
+            panels = [Panel(p["shot"], p["seconds"], decode_image(fs.cat_file(f"{folder}/{name}.png"), "RGB"), p["caption"])
+                      for name, p in zip(names, known["panels"])]
+            return names, panels, True
+    try:
+        panels = keyframes(plan.input, plan.input_options, cfg.threshold, panel_seconds=cfg.panel_seconds)
+    except (OSError, ValueError, IndexError) as exc:
+        raise ConfigError(f"cannot read video {cfg.input}: {exc}") from None
+    if fs.exists(folder):
+        fs.rm(folder, recursive=True)  # another video or settings: its keyframes are not this comic's
+    names = [f"panel-{k:04d}" for k in range(len(panels))]
+    for name, panel in zip(names, panels):
+        write_bytes(f"{layout.keyframes}/{name}.png", encode_image(panel.frame, "png"), plan.output_options)
+    write_bytes(f"{layout.keyframes}/{KEYFRAME_INDEX}", json.dumps({"stamp": stamp, "panels": [
+        {"shot": p.shot, "seconds": p.seconds, "caption": p.caption} for p in panels]}).encode(), plan.output_options)
+    return names, panels, False
+
+
 def _report(cfg: ComicConfig, layout: RunLayout, result: RunResult, started: float, pages: int,
             pairs: list[Pair]) -> str | None:
     """The comic's report in OUTPUT/_report: the panels' run (its rows, options and files) with the
@@ -81,8 +118,7 @@ def _report(cfg: ComicConfig, layout: RunLayout, result: RunResult, started: flo
     links = [posixpath.relpath(url, layout.report_dir) for url in [*map(layout.page, range(1, pages + 1)), layout.pdf]]
     card = replace(panels_run[result.totals.run_id], kind="comic", input=normalise(cfg.input), output=layout.output,
                    started_at=started, pages=links)
-    card.settings = {**card.settings, "threshold": cfg.threshold, "panel_seconds": cfg.panel_seconds,
-                     "columns": cfg.columns, "rows": cfg.rows}
+    card.settings = {**card.settings, "threshold": cfg.threshold, "panel_seconds": cfg.panel_seconds}
     report = RunReport(card, layout.report_dir, options)
     card.pictures = save_pairs(pairs, report.url, card.run_id, options)
     report.write(card.state)

@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import av
 import numpy as np
+import pyarrow as pa
 from PIL import Image
 
 from pipeline.cluster import run_bounded
@@ -64,9 +65,9 @@ def image_pairs(layout: RunLayout, run_id: str, input_root: str, input_options: 
     members are read as the run read them) and of their outputs."""
     output_options, report_url = layout.storage_options, layout.report_dir
     listed = converted_listing(layout, run_id)
-    chosen = listed.take(spread(listed.num_rows, GALLERY_SIZE))
-    if not chosen.num_rows:
+    if not listed.num_rows:  # nothing converted (a rerun that skipped everything)
         return []
+    chosen = listed.take(pa.array(spread(listed.num_rows, GALLERY_SIZE), pa.int64()))
     batch = {name: np.array(chosen[name].to_pylist(), object) for name in chosen.column_names}
     batch["status"] = np.array([Status.PENDING.value] * chosen.num_rows, object)
     batch["error"] = np.array([""] * chosen.num_rows, object)

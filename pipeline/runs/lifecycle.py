@@ -89,6 +89,21 @@ def unwritable(exc: OSError) -> bool:
         errno.EACCES, errno.EROFS, errno.EPERM)
 
 
+def check_writable(layout: RunLayout) -> None:
+    """ConfigError (before any work) if the run cannot write where it keeps its records."""
+    fs, home = layout.fs(layout.home)
+    probe = f"{home}/.write-check-{secrets.token_hex(4)}"
+    try:
+        fs.makedirs(home, exist_ok=True)
+        fs.pipe_file(probe, b"")
+        fs.rm_file(probe)
+    except OSError as exc:
+        if not unwritable(exc):
+            raise
+        raise ConfigError(f"cannot write to OUTPUT {layout.output} ({abort_reason(exc)}): "
+                          "check the path and its permissions") from None
+
+
 def new_run_id() -> str:
     """Sortable, unique run id: UTC time plus a random suffix."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -159,13 +174,8 @@ class RunLife:
 
     def __enter__(self) -> RunLife:
         with contextlib.ExitStack() as stack:
-            try:
-                stack.enter_context(self.lease)  # the run's first write
-            except OSError as exc:
-                if not unwritable(exc):
-                    raise
-                raise ConfigError(f"cannot write to OUTPUT {self.layout.output} ({abort_reason(exc)}): "
-                                  "check the path and its permissions") from None
+            check_writable(self.layout)
+            stack.enter_context(self.lease)
             self.report = stack.enter_context(reporting(self.card, self.layout))
             stack.enter_context(self._recording_on_abort())
             self._stack = stack.pop_all()

@@ -131,6 +131,11 @@ def convert_video(cfg: VideoConfig) -> RunResult:
         return run.finish(plan.output, frames=figures.frames, pictures=pictures, note=figures.note(cfg.deflicker))
 
 
+def probe_video(name: str, url: str, storage_options: dict[str, Any]) -> VideoInfo:
+    """Probe a video (in a task): ConfigError if it is not one, or cannot be read."""
+    return _probed(name, probe, url, storage_options)
+
+
 def _probe_source(cfg: VideoConfig, plan: RunPlan) -> tuple[VideoInfo, dict[str, Any]]:
     """The input's frames as the segment actors will read them (a video's frame times, or a frame
     archive's members and size), after the checks that need no probe."""
@@ -146,7 +151,7 @@ def _probe_source(cfg: VideoConfig, plan: RunPlan) -> tuple[VideoInfo, dict[str,
     if frame_archive:
         info, members = _probed(cfg.input, probe_frames, plan.input, cfg.fps, plan.input_options)
         return info, {"members": tuple(members), "size": (info.width, info.height)}
-    info = _probed(cfg.input, probe, plan.input, plan.input_options)
+    info = probe_video(cfg.input, plan.input, plan.input_options)
     return info, {"frame_pts": info.frame_pts}
 
 
