@@ -59,6 +59,57 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+TIFF_COMPRESSION = {1: "none", 2: "CCITT RLE", 3: "CCITT G3", 4: "CCITT G4", 5: "LZW", 6: "old-style JPEG",
+                    7: "JPEG", 8: "Deflate", 32773: "PackBits", 32946: "Deflate", 34712: "JPEG 2000",
+                    34887: "LERC", 34925: "LZMA", 50000: "Zstandard", 50001: "WebP", 50002: "JPEG XL"}
+TIFF_SAMPLE_FORMAT = {1: "unsigned integer", 2: "signed integer", 3: "floating point"}
+
+
+def _multi_frame_reason(fmt: str | None, frames: int) -> str:
+    """Why an image with several frames or pages is not converted, and what to do instead."""
+    if fmt == "TIFF":
+        return (f"a multi-page TIFF ({frames} pages): convert takes single images; split its pages into files "
+                "first (each page is then converted)")
+    return (f"an animated {fmt or 'image'} ({frames} frames): convert takes still images; stylize it as a video "
+            "with `stylebatch video INPUT OUTPUT.mp4` (animated GIF and PNG are read as videos)")
+
+
+def unreadable_reason(data: bytes) -> str:
+    """Why Pillow could not open `data`, as far as its first bytes tell: a TIFF's layout (sample
+    format, bits, planar or not, compression), a HEIF/AVIF container, or no known image at all."""
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_reason(data)
+    if data[4:8] == b"ftyp":
+        brand = data[8:12].decode("ascii", "replace")
+        return (f"a HEIF/AVIF image (brand {brand!r}) that this installation cannot decode; convert it to "
+                "JPEG or PNG first")
+    return "not a recognised image format: its first bytes match no image format that can be read (is it an image?)"
+
+
+def _tiff_reason(data: bytes) -> str:
+    from PIL import TiffImagePlugin
+
+    try:
+        header = TiffImagePlugin.ImageFileDirectory_v2(data[:8])
+        tags = TiffImagePlugin.ImageFileDirectory_v2(data[:8])
+        stream = io.BytesIO(data)
+        stream.seek(header.next)
+        tags.load(stream)
+    except Exception:  # noqa: BLE001 - the header itself is damaged
+        return "a TIFF whose header is damaged (its first directory cannot be read)"
+
+    def tag(number: int, default: int) -> int:
+        value = tags.get(number, default)
+        return int(value[0] if isinstance(value, tuple) else value)
+
+    samples, bits = tag(277, 1), tag(258, 1)
+    layout = "planar (one plane per channel)" if tag(284, 1) == 2 else "interleaved"
+    kind = TIFF_SAMPLE_FORMAT.get(tag(339, 1), "unknown")
+    compression = TIFF_COMPRESSION.get(tag(259, 1), f"code {tag(259, 1)}")
+    return (f"a TIFF layout that cannot be decoded: {samples} samples of {bits}-bit {kind}, {layout}, compression "
+            f"{compression}; save it as 8- or 16-bit integer RGB (or greyscale) TIFF, PNG or JPEG")
+
+
 def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = 0,
                  max_seconds: float = DEFAULT_DECODE_SECONDS) -> np.ndarray:
     """Bytes to an (H, W, C) uint8 array in `mode` ('RGB' or 'L'), upright, alpha on white.
@@ -83,11 +134,14 @@ def _decode(data: bytes, mode: str, max_pixels: int, max_side: int) -> np.ndarra
         raise DecodeError(f"image header claims {size}, over the limit of {max_pixels:,} "
                           "(raise --max-pixels if this image is genuine)") from None
     except UnidentifiedImageError:
-        raise DecodeError("not a recognised image format (is the extension wrong?)") from None
+        raise DecodeError(unreadable_reason(data)) from None
     except DecodeError:
         raise
     except Exception as exc:  # Pillow raises many types on damaged headers
         raise DecodeError(f"corrupt or truncated image header: {exc}") from None
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        raise DecodeError(_multi_frame_reason(img.format, frames))
     width, height = img.size
     if width * height > max_pixels:
         raise DecodeError(
