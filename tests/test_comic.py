@@ -3,20 +3,49 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import skimage
 from PIL import Image
 from videos import make_shots_video
 
-from pipeline.comic.pages import layout_pages
+from pipeline.comic.pages import layout_pages, plan_pages, white_share
 from pipeline.comic.run import ComicConfig, make_comic
-from pipeline.comic.shots import Panel, _caption, keyframes, shot_starts
+from pipeline.comic.shots import DEFAULT_THRESHOLD, Panel, _caption, frame_signature, keyframes, shot_starts
 from pipeline.settings import ModelSettings
 
 COLOURS = [(230, 30, 30), (30, 200, 40), (40, 60, 230), (240, 240, 60)]
 
 
-def test_shot_starts_respect_threshold_and_gap() -> None:
-    assert shot_starts([0.0, 0.9, 0.0, 0.8, 0.9, 0.0], threshold=0.5, min_gap=2) == [0, 2, 4]
+def scene(name: str = "astronaut.png") -> np.ndarray:
+    """One of scikit-image's photographs at 128x96."""
+    return np.asarray(Image.open(Path(skimage.__file__).parent / "data" / name).convert("RGB").resize((128, 96)))
+
+
+def signatures_of(frames: list[np.ndarray]) -> np.ndarray:
+    return np.stack([frame_signature(np.asarray(Image.fromarray(f).resize((64, 64)))) for f in frames])
+
+
+def test_a_cut_between_shots_of_the_same_colours_is_found_and_a_flash_is_not_one() -> None:
+    person = scene()
+    reverse = person[:, ::-1].copy()  # the same colours in the same amounts, elsewhere in the frame
+    flash = np.clip(person.astype(np.int16) + 150, 0, 255).astype(np.uint8)
+    frames = [person] * 20 + [flash] * 2 + [person] * 20 + [reverse] * 30
+    assert shot_starts(signatures_of(frames), 24.0, DEFAULT_THRESHOLD, 0.5) == [0, 42]
+
+
+def test_a_fade_through_black_is_one_cut_in_its_middle() -> None:
+    a, b = scene("coffee.png"), scene("rocket.jpg")
+    fade = [(a * (1 - k / 12)).astype(np.uint8) for k in range(12)] + [(b * (k / 12)).astype(np.uint8) for k in range(12)]
+    starts = shot_starts(signatures_of([a] * 30 + fade + [b] * 30), 24.0, DEFAULT_THRESHOLD, 0.5)
+    assert len(starts) == 2 and abs(starts[1] - 42) <= 4
+
+
+def test_a_slow_pan_is_no_cut() -> None:
+    wide = np.asarray(Image.open(Path(skimage.__file__).parent / "data" / "motorcycle_left.png").convert("RGB"))
+    wide = np.asarray(Image.fromarray(wide).resize((256, 96)))
+    frames = [wide[:, k : k + 128] for k in range(0, 128, 3)]  # the camera travels a frame's width in 1.8 s
+    assert shot_starts(signatures_of(frames), 24.0, DEFAULT_THRESHOLD, 0.5) == [0]
 
 
 def test_caption_gathers_the_subtitles_of_the_panel_span() -> None:
@@ -39,12 +68,27 @@ def test_captions_come_from_the_subtitle_stream(tmp_path: Path) -> None:
     assert [p.caption for p in keyframes(str(video), {})] == ["It begins.", "", "Blue now."]
 
 
-def test_layout_keeps_aspect_and_numbers_pages() -> None:
-    import numpy as np
+@pytest.mark.parametrize("aspects", [[16 / 9] * 30, [2.39] * 30, [4 / 3] * 30, [9 / 16] * 30,
+                                     [16 / 9, 9 / 16, 2.39, 4 / 3, 16 / 9, 16 / 9] * 5])
+def test_pages_leave_at_most_a_quarter_white_while_panels_remain(aspects: list[float]) -> None:
+    pages = plan_pages(aspects)
+    assert [i for rows in pages for row in rows for i in row.panels] == list(range(len(aspects)))
+    assert all(white_share(rows, aspects) <= 0.25 for rows in pages[:-1])
 
-    panels = [(Panel(i, float(i), np.zeros((9, 16, 3), np.uint8)), Image.new("RGB", (160, 90), "red")) for i in range(7)]
-    pages = layout_pages(panels, columns=2, rows=3)
-    assert len(pages) == 2 and pages[0].size == pages[1].size
+
+def test_wide_panels_take_the_width_and_tall_ones_stand_side_by_side() -> None:
+    rows = [row for rows in plan_pages([2.39, 2.39, 9 / 16, 9 / 16, 9 / 16, 9 / 16]) for row in rows]
+    assert [len(row.panels) for row in rows if row.panels[0] < 2] == [1, 1]
+    assert all(len(row.panels) >= 3 for row in rows if row.panels[0] >= 2)
+
+
+def test_timestamps_are_readable_in_print() -> None:
+    panels = [(Panel(i, 61.5 * i, np.zeros((9, 16, 3), np.uint8)), Image.new("RGB", (160, 90), "white")) for i in range(7)]
+    page = np.asarray(layout_pages(panels)[0].convert("L"))
+    inked = np.flatnonzero((page < 128).any(axis=1))
+    lines = np.split(inked, np.flatnonzero(np.diff(inked) > 1) + 1)
+    text_heights = [len(line) for line in lines if len(line) < 60]  # panel frames are taller
+    assert max(text_heights) >= 18  # digits of 10 pt type at 200 dpi (about 2.5 mm)
 
 
 @pytest.mark.slow
