@@ -11,6 +11,7 @@ from jobs.console import set_up
 COMMANDS = {  # name: (module, summary)
     "demo": ("jobs.demo", "convert the bundled sample photos with the bundled style model"),
     "operators": ("jobs.operators", "list operators, their options and presets"),
+    "styles": ("jobs.styles", "a gallery of the bundled model's 26 styles on one photo, with their numbers"),
     "convert": ("jobs.convert", "stylize every image under INPUT into OUTPUT"),
     "video": ("jobs.video", "stylize a whole video in parallel segments, keeping its sound"),
     "comic": ("jobs.comic", "turn a video into stylized comic pages (PNG + PDF)"),

@@ -212,3 +212,25 @@ def test_status_of_a_place_without_runs_exits_2(tmp_path: Path) -> None:
     run = cli("status", str(tmp_path / "does-not-exist"))
     out, err = run.communicate(timeout=120)
     assert run.returncode == 2 and "no stylebatch runs here" in err and len(err.strip().splitlines()) == 1
+
+
+# -- styles to choose from -------------------------------------------------------------------------
+
+def test_the_styles_gallery_shows_every_style_with_its_number(tmp_path: Path) -> None:
+    from jobs import styles
+
+    assert styles.main(["--output", str(tmp_path), "--side", "64"]) == 0
+    page = (tmp_path / "styles.html").read_text()
+    assert all(f"--set style={k}</code>" in page for k in range(26)) and "style 7 (default)" in page
+    pictures = [np.asarray(decode_image((tmp_path / f"style-{k:02d}.jpg").read_bytes())) for k in range(26)]
+    assert len({picture.tobytes() for picture in pictures}) == 26  # 26 different styles, not one 26 times
+    assert (tmp_path / "styles.png").stat().st_size > 10_000
+
+
+def test_the_bundled_model_has_one_default_style_everywhere() -> None:
+    from jobs import demo
+    from operators.onnx_model import MULTISTYLE26_DEFAULT
+    from operators.registry import get_operator
+
+    assert get_operator("onnx").resolve({"preset": "multistyle26"})["style"] == MULTISTYLE26_DEFAULT
+    assert demo.build_parser().parse_args([]).style == MULTISTYLE26_DEFAULT
