@@ -4,6 +4,7 @@ working_dir; the job's status, the last line of its logs and its outputs are che
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -102,3 +103,21 @@ def test_a_client_without_the_token_is_refused(ray_head) -> None:
                            "JobSubmissionClient(sys.argv[1]).list_jobs()", address],
                           env=stranger, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and ("401" in done.stderr or "uthenticat" in done.stderr), done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_the_readme_recipe_for_a_local_head_takes_a_job(tmp_path: Path) -> None:
+    """The README's block for a head of one's own, run as written (HOME a folder of the test's, with
+    the photos in ~/photos), beside the test session's own Ray."""
+    block = re.search(r"<!-- local-head[^\n]*-->\n```bash\n(.*?)```", (REPO / "README.md").read_text(), re.S).group(1)
+    home = tmp_path / "home"
+    photos(home / "photos", 2)
+    env = {key: value for key, value in os.environ.items() if key not in {"RAY_ADDRESS", "PYTHONPATH", "RAY_AUTH_TOKEN"}}
+    env["HOME"] = str(home)
+    try:
+        done = subprocess.run(["bash", "-ec", block], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", "/tmp/stylebatch-ray"], check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 converted, 0 skipped, 0 failed of 2 inputs" in done.stdout
+    assert sorted(p.name for p in (home / "styled").glob("*.png")) == ["p0.png", "p1.png"]
