@@ -193,7 +193,8 @@ def _to_images(out: np.ndarray, gain: float, offset: float, planar: bool, h: int
     return images
 
 
-MULTISTYLE26_DEFAULT = "7"  # the bundled model's default style, wherever it runs (demo, convert, video, comic)
+MULTISTYLE26_DEFAULT = "0"  # the bundled model's default style, wherever it runs (demo, convert, video, comic);
+# earlier releases converted with it: their outputs resume
 
 SPEC = OperatorSpec(
     name="onnx",
