@@ -234,3 +234,11 @@ def test_the_bundled_model_has_one_default_style_everywhere() -> None:
 
     assert get_operator("onnx").resolve({"preset": "multistyle26"})["style"] == MULTISTYLE26_DEFAULT
     assert demo.build_parser().parse_args([]).style == MULTISTYLE26_DEFAULT
+
+
+def test_the_demo_makes_a_comic_of_its_sample_clip_one_panel_a_shot(ray_cluster, tmp_path: Path, capsys) -> None:
+    from jobs import demo
+
+    assert demo.main(["--output", str(tmp_path), "--comic"]) == 0
+    assert f"{len(demo.SAMPLES)} converted" in capsys.readouterr().out  # a shot per sample photo, all found
+    assert (tmp_path / "comic" / "comic.pdf").read_bytes().startswith(b"%PDF")
