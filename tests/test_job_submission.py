@@ -111,6 +111,7 @@ def test_the_readme_recipe_for_a_local_head_takes_a_job(tmp_path: Path) -> None:
     the photos in ~/photos), beside the test session's own Ray."""
     block = re.search(r"<!-- local-head[^\n]*-->\n```bash\n(.*?)```", (REPO / "README.md").read_text(), re.S).group(1)
     home = tmp_path / "home"
+    home.mkdir()
     photos(home / "photos", 2)
     env = {key: value for key, value in os.environ.items() if key not in {"RAY_ADDRESS", "PYTHONPATH", "RAY_AUTH_TOKEN"}}
     env["HOME"] = str(home)
