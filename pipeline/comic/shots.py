@@ -13,7 +13,7 @@ from pipeline.storage import filesystem
 from pipeline.video.orientation import displayed_rgb
 
 ANALYSIS_SIDE = 64
-ORIENTATIONS = 8
+COLOURS, ORIENTATIONS = 64, 8  # bins of a cell's signature: joint RGB at 4 levels, then edge orientations
 FLAT_STRENGTH = 2.0  # mean edge strength (grey levels a pixel) below which a cell counts as flat
 DARK_SHARE, FLAT_SHARE = 0.9, 0.25  # black: this much in the darkest colour bin, edges this weak
 GRID = 3  # cells a side of a frame's signature
@@ -33,7 +33,7 @@ class Panel:
 
 
 def frame_signature(small: np.ndarray) -> np.ndarray:
-    """(GRID*GRID, 64 + ORIENTATIONS) float32: for each cell of a GRID x GRID grid over a small frame,
+    """(GRID*GRID, COLOURS + ORIENTATIONS) float32: for each cell of a GRID x GRID grid over a small frame,
     the joint RGB histogram (4 levels a channel) and the histogram of edge orientations (weighted by
     edge strength), each normalised to half the weight. Cells see where colours are, orientations
     what is drawn there: two places of one street share their colours, not their layout and edges."""
@@ -44,7 +44,7 @@ def frame_signature(small: np.ndarray) -> np.ndarray:
     orientation = np.minimum((np.arctan2(gy, gx) % np.pi) / np.pi * ORIENTATIONS, ORIENTATIONS - 1).astype(np.int32)
     signature = []
     for cell in _cells(codes.shape):
-        colours = np.bincount(codes[cell].ravel(), minlength=64).astype(np.float32)
+        colours = np.bincount(codes[cell].ravel(), minlength=COLOURS).astype(np.float32)
         edges = np.bincount(orientation[cell].ravel(), strength[cell].ravel(), minlength=ORIENTATIONS).astype(np.float32)
         floor = FLAT_STRENGTH * colours.sum()  # a flat cell (black, a wall) has next to no edges, not noise's
         signature.append(np.concatenate([colours / (2 * colours.sum()), edges / (2 * max(edges.sum(), floor))]))
@@ -106,7 +106,7 @@ def _through_black(cuts: list[int], signatures: np.ndarray, within: int) -> list
     between them (dark and flat: a night sky with stars is no fade) become one, in the middle of
     the black."""
     dark = np.flatnonzero((signatures[:, :, 0].mean(axis=1) * 2 > DARK_SHARE)
-                          & (signatures[:, :, 64:].sum(axis=2).mean(axis=1) * 2 < FLAT_SHARE))
+                          & (signatures[:, :, COLOURS:].sum(axis=2).mean(axis=1) * 2 < FLAT_SHARE))
     merged: list[int] = []
     for cut in cuts:
         if merged and cut - merged[-1] < within:
