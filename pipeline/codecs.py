@@ -10,10 +10,15 @@ import warnings
 from typing import Iterator
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
-FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
+from pipeline.colour import in_srgb, srgb_tag
+
+pillow_heif.register_heif_opener()  # HEIC/HEIF, phones' default; AVIF is Pillow's own
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif",
+                              ".avif"})
+FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "avif": "AVIF"}
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_DECODE_SECONDS = 60.0
 STAMP_KEY = "stylebatch"
@@ -154,7 +159,7 @@ def _decode(data: bytes, mode: str, max_pixels: int, max_side: int) -> np.ndarra
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img.load()
-            img = ImageOps.exif_transpose(img)
+            img = in_srgb(ImageOps.exif_transpose(img))
     except DecodeError:
         raise
     except Exception as exc:  # Pillow raises many types on damaged data
@@ -182,12 +187,15 @@ def _to_mode(img: Image.Image, mode: str) -> Image.Image:
 
 
 def encode_image(array: np.ndarray, fmt: str, quality: int = 95, stamp: str = "") -> bytes:
-    """(H, W, C) uint8 to PNG, JPEG or WebP bytes, carrying `stamp` in the format's own text slot
-    (PNG text chunk, JPEG comment, WebP XMP) so that any store keeps it with the pixels."""
+    """(H, W, C) uint8 sRGB to PNG, JPEG, WebP or AVIF bytes tagged sRGB, carrying `stamp` in the
+    format's own text slot (PNG text chunk, JPEG comment, WebP and AVIF XMP) so that any store keeps
+    it with the pixels."""
     img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     buffer = io.BytesIO()
     pil_format = FORMATS[fmt]
-    options: dict = {"PNG": {"compress_level": 1}, "JPEG": {"quality": quality}, "WEBP": {"quality": quality}}[pil_format]
+    options: dict = {"PNG": {"compress_level": 1}, "JPEG": {"quality": quality}, "WEBP": {"quality": quality},
+                     "AVIF": {"quality": quality}}[pil_format]
+    options.update(srgb_tag(img))
     if stamp:
         if pil_format == "PNG":
             options["pnginfo"] = PngImagePlugin.PngInfo()
