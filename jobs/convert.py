@@ -6,6 +6,7 @@ import argparse
 from jobs.common import add_run_arguments, add_wait_argument, config_of, module_main, report, run_command
 from pipeline.archives import DEFAULT_MAX_MEMBER_BYTES
 from pipeline.codecs import DEFAULT_DECODE_SECONDS, DEFAULT_MAX_PIXELS, FORMATS
+from pipeline.metadata import KEEP
 from pipeline.run import ConvertConfig, convert
 
 
@@ -15,7 +16,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add_run_arguments(parser, "folder, prefix or single image: local path or fsspec URL (s3://...)",
                       "output prefix: local path or fsspec URL")
     parser.add_argument("--format", dest="fmt", default="png", choices=sorted(FORMATS), help="output format")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
+    parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP/AVIF quality")
+    parser.add_argument("--keep-metadata", nargs="?", const="camera", default="none", choices=KEEP,
+                        help="carry the inputs' EXIF to the outputs: `camera` (the flag alone: capture date, camera, "
+                             "lens, exposure) or `all` (location included); by default outputs carry none")
     parser.add_argument("--max-side", type=int, default=0, help="shrink inputs so the longer side is at most N")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help="refuse images with more pixels than this (decompression-bomb guard)")

@@ -186,16 +186,18 @@ def _to_mode(img: Image.Image, mode: str) -> Image.Image:
     return img.convert(mode)
 
 
-def encode_image(array: np.ndarray, fmt: str, quality: int = 95, stamp: str = "") -> bytes:
+def encode_image(array: np.ndarray, fmt: str, quality: int = 95, stamp: str = "", exif: bytes = b"") -> bytes:
     """(H, W, C) uint8 sRGB to PNG, JPEG, WebP or AVIF bytes tagged sRGB, carrying `stamp` in the
     format's own text slot (PNG text chunk, JPEG comment, WebP and AVIF XMP) so that any store keeps
-    it with the pixels."""
+    it with the pixels, and the `exif` block kept from the input."""
     img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     buffer = io.BytesIO()
     pil_format = FORMATS[fmt]
     options: dict = {"PNG": {"compress_level": 1}, "JPEG": {"quality": quality}, "WEBP": {"quality": quality},
                      "AVIF": {"quality": quality}}[pil_format]
     options.update(srgb_tag(img))
+    if exif:
+        options["exif"] = exif
     if stamp:
         if pil_format == "PNG":
             options["pnginfo"] = PngImagePlugin.PngInfo()

@@ -11,6 +11,7 @@ from pipeline.archives import DEFAULT_MAX_MEMBER_BYTES
 from pipeline.cluster import bounded_retries, ensure_ray
 from pipeline.codecs import DEFAULT_DECODE_SECONDS, DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.inference import ActorPool
+from pipeline.metadata import KEEP
 from pipeline.plan import ModelPlan, RunPlan, config_hash, plan_run
 from pipeline.report.pictures import image_pairs
 from pipeline.runs.layout import RunLayout
@@ -46,6 +47,7 @@ class ConvertConfig(RunRequest):
     limit: int | None = None
     archive: bool = False
     wait: bool = False
+    keep_metadata: str = "none"
 
 
 @dataclass(frozen=True)
@@ -57,19 +59,24 @@ class ImagePlan(RunPlan):
     rows_per_task: int = DECODE_TASK_ROWS[0]
 
 
-def image_config_hash(model: ModelPlan, fmt: str, quality: int, max_side: int) -> str:
-    """What an image output depends on: the model, and how the output is sized and encoded."""
-    return config_hash({**model.identity(), "format": fmt, "quality": quality, "max_side": max_side})
+def image_config_hash(model: ModelPlan, fmt: str, quality: int, max_side: int, keep_metadata: str = "none") -> str:
+    """What an image output depends on: the model, and how the output is sized and encoded (and
+    which metadata it carries: named only when it carries some, so earlier outputs keep their hash)."""
+    kept = {} if keep_metadata == "none" else {"metadata": keep_metadata}
+    return config_hash({**model.identity(), "format": fmt, "quality": quality, "max_side": max_side, **kept})
 
 
 def prepare(cfg: ConvertConfig) -> ImagePlan:
     """Check the whole configuration before any work; raises ConfigError with one clear message."""
     if cfg.fmt not in FORMATS:
         raise ConfigError(f"--format {cfg.fmt!r}: choose one of {', '.join(FORMATS)}")
+    if cfg.keep_metadata not in KEEP:
+        raise ConfigError(f"--keep-metadata {cfg.keep_metadata!r}: choose one of {', '.join(KEEP)}")
     plan = plan_run(cfg, cfg.max_pixels)
     rows_per_task = min(max(DECODE_TASK_BYTES // max(typical_input_bytes(plan.input, plan.input_options), 1),
                             DECODE_TASK_ROWS[0]), DECODE_TASK_ROWS[1])
-    return ImagePlan(**vars(plan), config_hash=image_config_hash(plan.model, cfg.fmt, cfg.quality, cfg.max_side),
+    return ImagePlan(**vars(plan), config_hash=image_config_hash(plan.model, cfg.fmt, cfg.quality, cfg.max_side,
+                                                                 cfg.keep_metadata),
                      rows_per_task=rows_per_task)
 
 
@@ -112,7 +119,8 @@ def convert(cfg: ConvertConfig) -> RunResult:
     layout = (RunLayout.for_archive if cfg.archive else RunLayout.for_folder)(plan.output, plan.output_options)
     card = plan.card("convert", layout, {
         "format": cfg.fmt, "quality": cfg.quality, "max_side": cfg.max_side, "max_pixels": cfg.max_pixels,
-        "resume": cfg.resume, "limit": cfg.limit, "archive": cfg.archive, "pool": asdict(cfg.pool),
+        "resume": cfg.resume, "limit": cfg.limit, "archive": cfg.archive, "keep_metadata": cfg.keep_metadata,
+        "pool": asdict(cfg.pool),
         "config_hash": plan.config_hash})
     with RunLife(layout, card, plan.config_hash, wait=cfg.wait, unit="images") as run:
         ensure_ray()
@@ -120,7 +128,8 @@ def convert(cfg: ConvertConfig) -> RunResult:
         stream_small_blocks()
         pool = ActorPool.for_cluster(cfg.pool, plan.model.spec)
         source = Source(plan.input, plan.input_options, plan.model.companion, cfg.max_member_bytes)
-        steps = (DecodeStep(source, Decoding(plan.model.spec.input_mode, cfg.max_pixels, cfg.max_side, cfg.max_decode_seconds)),
+        steps = (DecodeStep(source, Decoding(plan.model.spec.input_mode, cfg.max_pixels, cfg.max_side, cfg.max_decode_seconds,
+                                             cfg.keep_metadata)),
                  WriteStep(layout.results, plan.output_options, cfg.fmt, cfg.quality, plan.config_hash))
         listing = ListStep(source, layout.results, cfg.fmt, cfg.limit or None, run.journal(),
                            run.resume_check() if cfg.resume else None)

@@ -28,6 +28,7 @@ from pipeline.archives import (
 )
 from pipeline.codecs import DEFAULT_DECODE_SECONDS, DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, DecodeError, decode_image
 from pipeline.keys import companion_url, is_companion
+from pipeline.metadata import kept_exif
 from pipeline.storage import filesystem, key_of, to_url
 
 
@@ -96,6 +97,7 @@ class Decoding:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_side: int = 0
     max_decode_seconds: float = DEFAULT_DECODE_SECONDS
+    keep_metadata: str = "none"  # which EXIF outputs carry (`metadata.KEEP`)
 
     @property
     def channels(self) -> int:
@@ -111,12 +113,18 @@ class Reader:
     def image(self, url: str, member: str, decoding: Decoding) -> np.ndarray:
         """An input decoded to an upright (H, W, C) uint8 array, its companion's channels appended.
         Raises DecodeError or ArchiveError (the input is bad) or a storage error (out of reach)."""
+        return self.image_and_metadata(url, member, decoding)[0]
+
+    def image_and_metadata(self, url: str, member: str, decoding: Decoding) -> tuple[np.ndarray, bytes]:
+        """`image`, and the EXIF block its output keeps (`decoding.keep_metadata`; b"" for none)."""
         data = (self.archives.read(key_of(self.fs, archive_of(url, member)), member) if member
                 else self.fs.cat_file(key_of(self.fs, url)))
         image = decode_image(data, decoding.input_mode, decoding.max_pixels, decoding.max_side,
                              decoding.max_decode_seconds)
         companion = self.source.companion
-        return np.concatenate([image, self._companion(url, image.shape, companion)], -1) if companion else image
+        if companion:
+            image = np.concatenate([image, self._companion(url, image.shape, companion)], -1)
+        return image, kept_exif(data, decoding.keep_metadata)
 
     def _companion(self, url: str, shape: tuple[int, ...], companion: Companion) -> np.ndarray:
         """The input's companion image as (H, W, C) uint8 at the image's size, resized with

@@ -188,20 +188,21 @@ def read_and_decode(batch: Batch, *, step: DecodeStep) -> Batch:
     """Fetch each pending input's pixels through its source (by its exact key, under the run's
     limits) as an upright uint8 array."""
     channels = step.decoding.channels + step.source.channels
-    images, widths, heights, seconds = [], [], [], []
+    images, metadata, widths, heights, seconds = [], [], [], [], []
     reader = step.source.reader()
     outcomes = Outcomes(batch)
     for i, url in enumerate(batch["input"]):
         start = time.perf_counter()
-        image = np.zeros((0, 0, channels), np.uint8)
+        image, exif = np.zeros((0, 0, channels), np.uint8), b""
         if outcomes.pending(i):
             try:
-                image = reader.image(str(url), str(batch["member"][i]), step.decoding)
+                image, exif = reader.image_and_metadata(str(url), str(batch["member"][i]), step.decoding)
             except (DecodeError, ArchiveError) as exc:
                 outcomes.fail(i, str(exc))
             except STORAGE_ERRORS as exc:
                 outcomes.fail(i, f"cannot read input: {exc}")
         images.append(image)
+        metadata.append(exif)
         heights.append(image.shape[0])
         widths.append(image.shape[1])
         seconds.append(time.perf_counter() - start)
@@ -209,6 +210,7 @@ def read_and_decode(batch: Batch, *, step: DecodeStep) -> Batch:
         **batch,
         **outcomes.columns(),
         "image": objects(images),
+        "metadata": objects(metadata),
         "width": np.array(widths, np.int32),
         "height": np.array(heights, np.int32),
         "seconds": np.array(seconds, np.float64),
@@ -239,12 +241,12 @@ def encode_and_write(batch: Batch, *, step: WriteStep) -> Batch:
         try:
             stamp = output_stamp(step.config_hash, str(batch["input"][i]), str(batch["input_version"][i]))
             with atomic_writer(fs, key_of(fs, str(batch["output"][i]))) as f:
-                f.write(encode_image(image, step.fmt, step.quality, stamp))
+                f.write(encode_image(image, step.fmt, step.quality, stamp, exif=batch["metadata"][i]))
             outcomes.settle(i, Status.CONVERTED)
         except (*STORAGE_ERRORS, ValueError) as exc:
             outcomes.fail(i, f"cannot write output: {exc}")
         seconds[i] += time.perf_counter() - start
-    return {key: value for key, value in batch.items() if key != "image"} | {
+    return {key: value for key, value in batch.items() if key not in ("image", "metadata")} | {
         **outcomes.columns(),
         "seconds": seconds,
         "finished_at": np.full(len(seconds), np.datetime64(time.time_ns(), "ns").astype("datetime64[ms]")),

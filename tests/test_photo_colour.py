@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import skimage
 from icc import SPACES, profile
-from PIL import Image, ImageCms
+from PIL import ExifTags, Image, ImageCms
 
 from pipeline.codecs import decode_image, encode_image, read_stamp
 from pipeline.colour import SRGB
@@ -86,3 +86,31 @@ def test_convert_reads_wide_gamut_and_heic_photos_into_srgb_outputs(ray_cluster,
         with Image.open(tmp_path / "out" / name) as output:
             assert tagged_srgb(output)
             assert error(output.convert("RGB"), original) < tolerance, name
+
+
+def exif_photo(original: Image.Image) -> bytes:
+    """A camera JPEG: sideways (orientation 6), with capture date, camera, exposure and location."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make], exif[ExifTags.Base.Model], exif[ExifTags.Base.Orientation] = "Canon", "EOS R5", 6
+    exif[ExifTags.IFD.Exif] = {ExifTags.Base.DateTimeOriginal: "2026:07:14 18:30:00", ExifTags.Base.ExposureTime: 0.004,
+                               ExifTags.Base.UserComment: b"ASCII\0\0\0private note"}
+    exif[ExifTags.IFD.GPSInfo] = {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (52.0, 31.0, 12.0)}
+    return saved(original.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=95, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("keep, camera, location", [("none", False, False), ("camera", True, False), ("all", True, True)])
+def test_outputs_keep_the_metadata_asked_for(ray_cluster, tmp_path: Path, original: Image.Image, keep: str,
+                                             camera: bool, location: bool) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "IMG_1.jpg").write_bytes(exif_photo(original))
+    convert(ConvertConfig(input=str(source), output=str(tmp_path / "out"), model=IDENTITY, fmt="jpg",
+                          keep_metadata=keep))
+    with Image.open(tmp_path / "out" / "IMG_1.jpg") as output:
+        exif = output.getexif()
+        assert output.size == original.size  # upright, so orientation is never carried
+        assert ExifTags.Base.Orientation not in exif
+        assert (exif.get(ExifTags.Base.Model) == "EOS R5") is camera
+        taken = exif.get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.DateTimeOriginal)
+        assert (taken == "2026:07:14 18:30:00") is camera
+        assert bool(exif.get_ifd(ExifTags.IFD.GPSInfo)) is location
