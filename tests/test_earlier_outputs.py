@@ -50,11 +50,16 @@ def test_an_earlier_image_run_and_its_killed_run_resume_converting_only_the_new_
     assert s3.exists(f"{BUCKET}/compat/out/_manifest/20261201T000000Z-killed.parquet")
 
 
-def test_an_earlier_video_work_area_resumes_redoing_only_the_lost_segment(ray_cluster, earlier_outputs, s3,
-                                                                         tmp_path: Path) -> None:
+def test_an_earlier_video_work_area_is_not_joined_with_colour_managed_segments(ray_cluster, earlier_outputs, s3,
+                                                                               tmp_path: Path) -> None:
+    """Its segments were encoded BT.601 and untagged whatever the input said: joined with this
+    release's (the input's matrix, tagged), colours would jump at a cut. They are left, not reused."""
+    earlier = sorted(s3.glob(f"{BUCKET}/compat/styled.mp4.work/*/seg-*.mp4"))
     cfg = VideoConfig(f"{ROOT}/clip.mp4", f"{ROOT}/styled.mp4", MODEL, segment_seconds=0.5, keep_segments=True)
     result = convert_video(cfg)
-    assert (result.totals.converted, result.totals.skipped, result.totals.failed) == (1, 3, 0)
+    assert (result.totals.converted, result.totals.skipped, result.totals.failed) == (4, 0, 0)
+    s3.invalidate_cache()
+    assert set(earlier) <= set(s3.glob(f"{BUCKET}/compat/styled.mp4.work/*/seg-*.mp4"))  # left as they were
     s3.invalidate_cache()
     s3.get(f"{BUCKET}/compat/styled.mp4", str(tmp_path / "styled.mp4"))
     assert describe(tmp_path / "styled.mp4")["frames"] == 48

@@ -12,6 +12,8 @@ import av
 import cv2
 import numpy as np
 
+from pipeline.video.colour import frame_rgb
+
 TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
@@ -21,7 +23,8 @@ def clockwise_turn(frame: av.VideoFrame) -> int:
 
 
 def displayed_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """The frame as (H, W, 3) uint8 RGB (any pixel format, 10-bit too), turned upright."""
-    rgb = frame.to_ndarray(format="rgb24")
+    """The frame as (H, W, 3) uint8 RGB through its own matrix and range (any pixel format, 10-bit
+    too), turned upright."""
+    rgb = frame_rgb(frame)
     turn = clockwise_turn(frame)
     return cv2.rotate(rgb, TURNS[turn]) if turn else rgb

@@ -36,8 +36,10 @@ from pipeline.video.segment_actor import SEGMENTS_AT_ONCE, SegmentActor, Segment
 log = logging.getLogger(__name__)
 PROBE_SECONDS = 120
 # in the work area's hash: segments cut by an older plan are never reused (frames are turned upright
-# since "upright": a sideways segment of a phone clip must not be joined with upright ones)
-SEGMENT_PLAN = "fixed-length, upright"
+# since "upright": a sideways segment of a phone clip must not be joined with upright ones; encoded in
+# the input's matrix and range, and tagged, since "colour-managed": an untagged BT.601 segment of an
+# HD film must not be joined with tagged BT.709 ones)
+SEGMENT_PLAN = "fixed-length, upright, colour-managed"
 T = TypeVar("T")
 
 
@@ -116,19 +118,21 @@ def convert_video(cfg: VideoConfig) -> RunResult:
             job = SegmentJob(url=plan.input, input_options=plan.input_options, max_side=cfg.max_side,
                              config_hash=video_hash, output_options=plan.output_options, fps=info.fps, crf=cfg.crf,
                              preset=cfg.preset, deflicker=cfg.deflicker, encoder=cfg.encoder, decoder=cfg.decoder,
-                             **frames_from)
+                             colour=info.colour, **frames_from)
             ds = pool.apply(ray.data.from_items(todo.to_pylist(), override_num_blocks=todo.num_rows),
                             {**plan.model.actor_arguments(), "job": job}, actor=SegmentActor, rows_per_call=1,
                             calls_per_actor=SEGMENTS_AT_ONCE)
             run.record(figures.add(table) for table in batches(ds))
             run.fail_lost(worker_died(pool.max_retries + 1, "segment", "rerun to try it again"))
+        note = "\n".join(filter(None, [f"colour: {info.colour.describe()}; the output is encoded and tagged so",
+                                        figures.note(cfg.deflicker)]))
         if run.totals.failed:
             return run.finish(f"(not joined: {run.totals.failed} segments failed; rerun to retry them)",
-                              frames=figures.frames, note=figures.note(cfg.deflicker))
+                              frames=figures.frames, note=note)
         _join(plan, info, segments, layout, cfg.keep_segments, stamp, with_sound="frame_pts" in frames_from)
         pictures = (lambda: frame_pairs(plan.input, plan.input_options, plan.output, plan.output_options,  # noqa: E731
                                         layout.report_dir, card.run_id)) if "frame_pts" in frames_from else None
-        return run.finish(plan.output, frames=figures.frames, pictures=pictures, note=figures.note(cfg.deflicker))
+        return run.finish(plan.output, frames=figures.frames, pictures=pictures, note=note)
 
 
 def probe_video(name: str, url: str, storage_options: dict[str, Any]) -> VideoInfo:

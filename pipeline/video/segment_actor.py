@@ -27,6 +27,7 @@ from pipeline.runs.status import Outcomes, Status
 from pipeline.stages import Batch
 from pipeline.storage import put_file
 from pipeline.video.codec_choice import choose_decoder, choose_encoder
+from pipeline.video.colour import VideoColour
 from pipeline.video.segments import VideoWriter, archive_frames, video_frames
 from pipeline.video.temporal import FlickerMeter, Stabiliser
 
@@ -55,6 +56,7 @@ class SegmentJob:
     deflicker: float = 0.0
     encoder: str = "auto"
     decoder: str = "auto"
+    colour: VideoColour = VideoColour()  # the input's (or the convention's): the output is encoded and tagged so
 
     def frames(self, start: int, end: int, hwaccel: HWAccel | None) -> Iterator[np.ndarray]:
         if self.members:
@@ -111,7 +113,7 @@ class SegmentActor(StylizeActor):
         stabilise = Stabiliser(job.deflicker)
         with tempfile.TemporaryDirectory() as folder:
             local = os.path.join(folder, "segment.mp4")
-            writer = VideoWriter(local, job.fps, self.encoder, stamp)
+            writer = VideoWriter(local, job.fps, self.encoder, stamp, job.colour)
 
             def encode(item: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
                 frames, stylized = item

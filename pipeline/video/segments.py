@@ -17,7 +17,7 @@ from pipeline.codecs import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from pipeline.storage import filesystem
 from pipeline.video.codec_choice import Encoder
 from pipeline.video.orientation import clockwise_turn, displayed_rgb
-from pipeline.video.yuv import rgb_to_yuv420p
+from pipeline.video.colour import VideoColour, rgb_to_yuv420p
 
 STAMP_TAG = "comment"  # the container tag that carries a segment's stamp
 
@@ -34,6 +34,7 @@ class VideoInfo:
     keyframes: tuple[int, ...]  # indices into frame_pts
     has_audio: bool
     carried: tuple[tuple[str, str], ...] = ()  # (kind, codec) of the sound and subtitle streams a join copies
+    colour: VideoColour = VideoColour()
 
     @property
     def frames(self) -> int:
@@ -80,6 +81,9 @@ def probe(url: str, storage_options: Mapping[str, Any]) -> VideoInfo:
             has_audio=bool(container.streams.audio),
             carried=tuple((s.type, s.codec_context.name) for s in (*container.streams.audio, *container.streams.subtitles)
                           if s.codec_context is not None),
+            colour=VideoColour.of_frame(first) if first else VideoColour.of(
+                stream.codec_context.colorspace, stream.codec_context.color_range, stream.codec_context.color_primaries,
+                stream.codec_context.color_trc, height),
         )
 
 
@@ -142,7 +146,8 @@ def probe_frames(url: str, fps: float, storage_options: Mapping[str, Any]) -> tu
     first = decode_image(ArchiveReader(fs).read(path, members[0]), "RGB")
     rate = Fraction(fps).limit_denominator(1001)
     info = VideoInfo(fps=rate, width=first.shape[1] // 2 * 2, height=first.shape[0] // 2 * 2, time_base=1 / rate,
-                     frame_pts=tuple(range(len(members))), keyframes=tuple(range(len(members))), has_audio=False)
+                     frame_pts=tuple(range(len(members))), keyframes=tuple(range(len(members))), has_audio=False,
+                     colour=VideoColour.for_rgb(first.shape[0]))
     return info, members
 
 
@@ -210,11 +215,12 @@ def _fit(frame: np.ndarray, max_side: int) -> np.ndarray:
 
 class VideoWriter:
     """Frames appended chunk by chunk to a video file by `encoder` (no B-frames, so segments join
-    cleanly), as yuv420p converted by `rgb_to_yuv420p`, the file tagged with `stamp`. The file is
-    opened at the first frame (its size is the frames')."""
+    cleanly), as yuv420p in `colour`'s matrix and range and tagged with them, the file tagged with
+    `stamp`. The file is opened at the first frame (its size is the frames')."""
 
-    def __init__(self, path: str, fps: Fraction, encoder: Encoder, stamp: str = "") -> None:
-        self.path, self.fps, self.encoder, self.stamp = path, fps, encoder, stamp
+    def __init__(self, path: str, fps: Fraction, encoder: Encoder, stamp: str = "",
+                 colour: VideoColour = VideoColour()) -> None:
+        self.path, self.fps, self.encoder, self.stamp, self.colour = path, fps, encoder, stamp, colour
         self.container: av.container.OutputContainer | None = None
         self.count = 0
 
@@ -227,8 +233,9 @@ class VideoWriter:
             self.stream.height, self.stream.width = frames[0].shape[:2]
             self.stream.pix_fmt = "yuv420p"
             self.stream.options = dict(self.encoder.options)
+            self.colour.tag(self.stream.codec_context)
         for array in frames:
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(array), format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(array, self.colour), format="yuv420p")
             frame.pts = self.count
             self.container.mux(self.stream.encode(frame))
             self.count += 1
