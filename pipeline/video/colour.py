@@ -74,24 +74,31 @@ class VideoColour:
     tag_frame = tag
 
 
-def frame_rgb(frame: av.VideoFrame) -> np.ndarray:
+def frame_rgb(frame: av.VideoFrame, chroma_up: int = cv2.INTER_NEAREST) -> np.ndarray:
     """A decoded frame as (H, W, 3) uint8 RGB through its own matrix and range (any pixel format,
-    10-bit too), rounded to nearest: chroma brought to full size (bilinear, as the encoder's 2x2
-    averages are centred), then one matrix. swscale's own YUV -> RGB is faster but reads 1-2 levels
-    dark on average; this is unbiased."""
+    10-bit too), rounded to nearest. 4:2:0 chroma is brought to full size by `chroma_up`: nearest,
+    by default, is what `rgb_to_yuv420p`'s 2x2 averages undo exactly, so a frame the model leaves
+    as it is comes back as it was (a player's bilinear would blur the chroma once more each way).
+    swscale's own YUV -> RGB is faster but reads 1-2 levels dark on average; this is unbiased."""
     if frame.format.name.startswith(("rgb", "bgr", "gbr")):
         return frame.to_ndarray(format="rgb24")
     colour = VideoColour.of_frame(frame)
     h, w = frame.height, frame.width
+    if frame.format.name != "yuv420p" and _is_420(frame.format.name) and not (h % 2 or w % 2):
+        frame = frame.reformat(format="yuv420p")  # the bit depth or layout only (10-bit, NVDEC's nv12)
     if frame.format.name == "yuv420p" and not (h % 2 or w % 2):
         planes = frame.to_ndarray().reshape(-1)
         quarter = (h // 2) * (w // 2)
         y = planes[: h * w].reshape(h, w)
         u, v = (cv2.resize(planes[h * w + k * quarter : h * w + (k + 1) * quarter].reshape(h // 2, w // 2), (w, h),
-                           interpolation=cv2.INTER_LINEAR) for k in (0, 1))
-    else:  # other subsampling, bit depth or layout: swscale only resamples it to 8-bit 4:4:4
+                           interpolation=chroma_up) for k in (0, 1))
+    else:  # other subsampling, or odd sides: swscale only resamples it to 8-bit 4:4:4
         y, u, v = frame.reformat(format="yuv444p").to_ndarray()
     return cv2.transform(cv2.merge([y, u, v]), _inverse(colour))
+
+
+def _is_420(pixel_format: str) -> bool:
+    return pixel_format.startswith(("yuv420p", "yuvj420p")) or pixel_format in ("nv12", "nv21", "p010le", "p016le")
 
 
 @functools.lru_cache(maxsize=16)
