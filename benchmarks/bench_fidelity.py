@@ -25,12 +25,12 @@ import skimage
 from null_model import identity_model
 from PIL import Image, ImageCms
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from icc import SPACES, profile  # noqa: E402  (test data: ICC profiles built from primaries)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/icc.py: ICC profiles from primaries
+from icc import SPACES, profile
 
-from pipeline.codecs import decode_image  # noqa: E402
-from pipeline.colour import SRGB  # noqa: E402
-from pipeline.video.colour import VideoColour, frame_rgb, rgb_to_yuv420p  # noqa: E402
+from pipeline.codecs import decode_image
+from pipeline.colour import SRGB
+from pipeline.video.colour import VideoColour, frame_rgb, rgb_to_yuv420p
 
 FPS, SECONDS = 24, 2
 CASES = {  # name: (width, height, colours, tagged, pixel format)
@@ -99,8 +99,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def video_table(folder: Path) -> list[str]:
     model = identity_model(folder / "identity.onnx")
-    rows = ["| case | tags in | tags out (transcode / stylebatch) | PSNR transcode dB | PSNR stylebatch dB | "
-            "mean shift R/G/B (stylebatch) |", "|---|---|---|---|---|---|"]
+    header = ("| case | tags in | tags out (transcode / stylebatch) | PSNR transcode dB | PSNR stylebatch dB | "
+              "mean shift R/G/B (stylebatch) |")
+    rows = [header, "|---|---|---|---|---|---|"]
     for name, (width, height, colour, tagged, pix_fmt) in CASES.items():
         source, plain, ours = folder / "source.mp4", folder / "plain.mp4", folder / "ours.mp4"
         for path in (plain, ours):

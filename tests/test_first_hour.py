@@ -210,7 +210,7 @@ def test_an_interrupted_run_ends_in_seconds_with_one_line_and_continues(tmp_path
 @pytest.mark.slow
 def test_status_of_a_place_without_runs_exits_2(tmp_path: Path) -> None:
     run = cli("status", str(tmp_path / "does-not-exist"))
-    out, err = run.communicate(timeout=120)
+    _, err = run.communicate(timeout=120)
     assert run.returncode == 2 and "no stylebatch runs here" in err and len(err.strip().splitlines()) == 1
 
 

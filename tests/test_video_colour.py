@@ -12,7 +12,6 @@ from av.video.reformatter import ColorRange, Interpolation
 from videos import moving_pattern
 
 from pipeline.settings import ModelSettings
-
 from pipeline.video.colour import VideoColour, frame_rgb, rgb_to_yuv420p
 from pipeline.video.run import VideoConfig, convert_video
 
@@ -52,7 +51,7 @@ def test_planes_are_swscales_in_pyavs_layout(h: int, w: int, colour: VideoColour
     for mine, reference in zip(chroma(ours, h, w), chroma(theirs, h, w)):
         assert np.abs(mine - reference)[inside].max() <= 1
     frame = av.VideoFrame.from_ndarray(ours, format="yuv420p")
-    colour.tag_frame(frame)
+    colour.tag(frame)
     back = frame_rgb(frame)
     inside_pixels = np.kron(inside, np.ones((2, 2), bool))
     assert np.abs(back.astype(int) - rgb)[: inside_pixels.shape[0], : inside_pixels.shape[1]][inside_pixels].mean() < 1.5
@@ -72,6 +71,11 @@ def test_chroma_is_the_average_of_each_block_not_one_pixel() -> None:
     assert np.abs(u - expected_u).max() <= 1.5 and np.abs(v - expected_v).max() <= 1.5
     y = rgb_to_yuv420p(rgb, BT601)[:h].astype(int)
     assert abs(y[0, 0] - 82) <= 1 and abs(y[0, 1] - 41) <= 1  # luma stays per pixel: red's and blue's
+
+
+def test_hdr_is_said_not_silent() -> None:
+    assert "HDR (PQ) read as it is, not tone-mapped" in VideoColour("bt2020", primaries=9, transfer=16).describe()
+    assert "HDR" not in VideoColour("bt2020", primaries=9, transfer=14).describe()
 
 
 def tagged_clip(path: Path, width: int, height: int, colour: VideoColour, tagged: bool = True,

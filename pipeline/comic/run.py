@@ -14,10 +14,10 @@ from operators.errors import ConfigError
 from pipeline.codecs import decode_image, encode_image
 from pipeline.comic.pages import layout_pages
 from pipeline.comic.shots import DEFAULT_THRESHOLD, SHOT_DETECTOR, Panel, keyframes
+from pipeline.plan import RunPlan, config_hash, plan_run
 from pipeline.report.build import RunReport
 from pipeline.report.card import load_cards
 from pipeline.report.pictures import Pair, save_pairs
-from pipeline.plan import RunPlan, config_hash, plan_run
 from pipeline.run import ConvertConfig, convert
 from pipeline.runs.layout import RunLayout
 from pipeline.runs.lifecycle import RunResult, check_writable
@@ -52,9 +52,9 @@ def make_comic(cfg: ComicConfig) -> tuple[RunResult, list[str], str]:
                                    pool=cfg.pool, storage_options=cfg.storage_options, max_side=cfg.max_side,
                                    resume=cfg.resume))
     if found_before and not result.totals.converted and not result.totals.failed:
-        result = replace(result, note="\n".join(filter(None, [
-            result.note, "skipped: already converted (the keyframes and panels of this video and these settings are "
-                         "there); the pages are laid out again; --no-resume converts it again"])))
+        skipped = ("skipped: already converted (the keyframes and panels of this video and these settings are there); "
+                   "the pages are laid out again; --no-resume converts it again")
+        result = replace(result, note="\n".join(filter(None, [result.note, skipped])))
     fs = filesystem(output, output_options)[0]
     pictures = []
     for name, panel in zip(names, panels):

@@ -3,9 +3,9 @@ BT.2020), the range (limited 16-235 or full 0-255), the primaries and the transf
 
 Frames become RGB for the model with the input's own matrix and range, and RGB becomes YUV for the
 encoder with the same matrix and range, both rounded to nearest (no bias), and the output carries
-the same tags. An untagged
-stream takes the convention players use: BT.601 below 720 lines, BT.709 from 720, limited range;
-the output is then tagged with that guess, so no player guesses otherwise."""
+the same tags. An untagged stream takes the convention players use: BT.601 below 720 lines, BT.709
+from 720, limited range; the output is then tagged with that guess, so no player guesses otherwise.
+HDR (PQ or HLG transfer) is not tone-mapped yet: the run's note says so."""
 from __future__ import annotations
 
 import functools
@@ -25,6 +25,7 @@ CODES = {  # matrix: (colorspace, primaries, transfer) written for it when the i
 }
 UNSPECIFIED = 2
 LIMITED, FULL = 1, 2
+HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
 LUMA = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}  # (Kr, Kb)
 
 
@@ -61,8 +62,12 @@ class VideoColour:
         return cls.of(UNSPECIFIED, LIMITED, UNSPECIFIED, UNSPECIFIED, height)
 
     def describe(self) -> str:
-        """As the run's note says it: "bt709 limited" (", guessed" when the input had no tags)."""
-        return f"{self.matrix} {'full' if self.full_range else 'limited'}" + (" (untagged: guessed)" if self.guessed else "")
+        """As the run's note says it: "bt709 limited", "(untagged: guessed)" after it when the input
+        had no tags, and a warning for HDR, which is read as it is, without tone mapping."""
+        hdr = HDR_TRANSFERS.get(self.transfer)
+        return (f"{self.matrix} {'full' if self.full_range else 'limited'}"
+                + (" (untagged: guessed)" if self.guessed else "")
+                + (f"; HDR ({hdr}) read as it is, not tone-mapped: highlights look flat and dim" if hdr else ""))
 
     def tag(self, context: av.codec.context.CodecContext | av.VideoFrame) -> None:
         """Write the tags on an encoder's context (the encoder puts them in the stream) or a frame."""
@@ -70,8 +75,6 @@ class VideoColour:
         context.color_range = FULL if self.full_range else LIMITED
         context.color_primaries = self.primaries
         context.color_trc = self.transfer
-
-    tag_frame = tag
 
 
 def frame_rgb(frame: av.VideoFrame, chroma_up: int = cv2.INTER_NEAREST) -> np.ndarray:
