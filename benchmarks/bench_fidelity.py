@@ -30,7 +30,7 @@ from icc import SPACES, profile
 
 from pipeline.codecs import decode_image
 from pipeline.colour import SRGB
-from pipeline.video.colour import VideoColour, frame_rgb, rgb_to_yuv420p
+from pipeline.video.colour import VideoColour, frame_rgb, rgb_to_yuv
 
 FPS, SECONDS = 24, 2
 CASES = {  # name: (width, height, colours, tagged, pixel format)
@@ -58,7 +58,7 @@ def source_clip(path: Path, width: int, height: int, colour: VideoColour, tagged
         if tagged:
             colour.tag(stream.codec_context)
         for t, rgb in enumerate(pictures(width, height)):
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(np.ascontiguousarray(rgb), colour), format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv(np.ascontiguousarray(rgb), colour), format="yuv420p")
             frame = frame.reformat(format=pix_fmt) if pix_fmt != "yuv420p" else frame
             if tagged:
                 colour.tag(frame)

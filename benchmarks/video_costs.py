@@ -5,7 +5,7 @@ frame (all threads of this process), over the same generated clip that bench_vid
 
 Steps: decode (PyAV, frame threads as the pipeline sets them), YUV to RGB (swscale, as the decode
 step does), the null model (the `onnx` operator's conversions and an identity graph, a frame a
-call as on a CPU actor), RGB to YUV (the pipeline's `rgb_to_yuv420p`, and swscale's for
+call as on a CPU actor), RGB to YUV (the pipeline's `rgb_to_yuv`, and swscale's for
 comparison), libx264 encode of YUV frames with the pipeline's options (crf 18 preset medium, no
 B-frames), and of the decoded frames themselves, with and without the source's picture types (see
 bench_video.transcode). A plain transcode needs decode and encode; the pipeline adds the rest.
@@ -29,7 +29,7 @@ from null_model import identity_model
 from operators.registry import get_operator
 from pipeline.inference import keep_freed_memory
 from pipeline.video.codec_choice import Encoder
-from pipeline.video.colour import VideoColour, rgb_to_yuv420p
+from pipeline.video.colour import VideoColour, rgb_to_yuv
 
 
 def cpu_seconds() -> float:
@@ -70,7 +70,7 @@ def main() -> None:
 
         frames = decode()
         rgb = np.stack([frame.to_ndarray(format="rgb24") for frame in frames])
-        yuv = [rgb_to_yuv420p(image, VideoColour()) for image in rgb]
+        yuv = [rgb_to_yuv(image, VideoColour()) for image in rgb]
         encoder = Encoder.of("libx264", 18, "medium")  # the pipeline's own options for x264
         source_types = [frame.pict_type for frame in frames]
 
@@ -100,7 +100,7 @@ def main() -> None:
             "decode": per_frame(decode, n, repeat),
             "YUV to RGB (swscale)": per_frame(lambda: [f.to_ndarray(format="rgb24") for f in frames], n, repeat),
             "null model (a frame a call)": per_frame(lambda: [model(image[None]) for image in rgb], n, repeat),
-            "RGB to YUV (rgb_to_yuv420p)": per_frame(lambda: [rgb_to_yuv420p(image, VideoColour()) for image in rgb], n, repeat),
+            "RGB to YUV (rgb_to_yuv)": per_frame(lambda: [rgb_to_yuv(image, VideoColour()) for image in rgb], n, repeat),
             "RGB to YUV (swscale, for comparison)": per_frame(
                 lambda: [av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p") for image in rgb],
                 n, repeat),

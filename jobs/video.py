@@ -5,6 +5,7 @@ import argparse
 
 from jobs.common import add_run_arguments, add_wait_argument, config_of, module_main, report, run_command
 from pipeline.video.codec_choice import DECODERS, ENCODERS
+from pipeline.video.colour_plan import HDR_MODES
 from pipeline.video.run import VideoConfig, convert_video
 
 
@@ -22,6 +23,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="auto: h264_nvenc on a GPU actor where it opens, else libx264")
     parser.add_argument("--decoder", default="auto", choices=DECODERS,
                         help="auto: NVDEC (cuda) on a GPU actor, else the CPU")
+    parser.add_argument("--hdr", default="tonemap", choices=HDR_MODES,
+                        help="HDR (PQ/HLG) input: tonemap to SDR BT.709 (plays everywhere), or keep it as 10-bit "
+                             "HDR HEVC with the input's tags (the model sees SDR either way)")
     parser.add_argument("--no-resume", dest="resume", action="store_false", help="redo finished segments")
     parser.add_argument("--keep-segments", action="store_true", help="keep segment files after joining")
     parser.add_argument("--deflicker", type=float, default=0.0, metavar="S",

@@ -21,13 +21,20 @@ class Encoder:
     name: str
     options: dict[str, str] = field(default_factory=dict)
 
+    def pixel_format(self, bits: int) -> str:
+        """What the encoder is fed for video of `bits` per sample: 10-bit where it encodes 10-bit
+        (x264, x265, NVENC's HEVC), else 8-bit."""
+        if bits <= 8 or self.name == "h264_nvenc":
+            return "yuv420p"
+        return "p010le" if self.name == "hevc_nvenc" else "yuv420p10le"
+
     @classmethod
     def of(cls, name: str, crf: int, preset: str) -> Encoder:
         if name.endswith("_nvenc"):  # no B-frames anywhere: segments join by re-timing packets
             return cls(name, {"rc": "vbr", "cq": str(crf), "preset": NVENC_PRESETS.get(preset, "p5"), "bf": "0"})
-        params = "x265-params" if name == "libx265" else "x264-params"
+        params = "x265-params" if name == "libx265" else "x264-params"  # chroma sited as `colour.rgb_to_yuv` makes it
         return cls(name, {"crf": str(crf), "preset": preset,
-                          params: "bframes=0" + (":log-level=error" if name == "libx265" else "")})
+                          params: "bframes=0:chromaloc=1" + (":log-level=error" if name == "libx265" else "")})
 
 
 def opens(name: str) -> bool:
@@ -42,14 +49,16 @@ def opens(name: str) -> bool:
         return False
 
 
-def choose_encoder(requested: str, has_gpu: bool, crf: int, preset: str) -> tuple[Encoder, str]:
-    """(the encoder, why it was chosen). `auto`: h264_nvenc on a GPU actor where it opens, else
-    libx264; a named encoder that does not open is an error saying what to use instead."""
+def choose_encoder(requested: str, has_gpu: bool, crf: int, preset: str, hevc: bool = False) -> tuple[Encoder, str]:
+    """(the encoder, why it was chosen). `auto`: NVENC on a GPU actor where it opens, else the CPU's
+    x264, or HEVC's (hevc_nvenc, x265) where `hevc` (HDR kept); a named encoder that does not open
+    is an error saying what to use instead."""
     if requested == "auto":
-        if has_gpu and opens("h264_nvenc"):
-            return Encoder.of("h264_nvenc", crf, preset), "auto: the actor's GPU"
-        return Encoder.of("libx264", crf, preset), ("auto: NVENC does not open on the actor's GPU" if has_gpu
-                                                    else "auto: the actor has no GPU")
+        gpu, cpu = ("hevc_nvenc", "libx265") if hevc else ("h264_nvenc", "libx264")
+        if has_gpu and opens(gpu):
+            return Encoder.of(gpu, crf, preset), "auto: the actor's GPU"
+        return Encoder.of(cpu, crf, preset), ("auto: NVENC does not open on the actor's GPU" if has_gpu
+                                              else "auto: the actor has no GPU")
     if requested not in ENCODERS:
         raise ValueError(f"--encoder {requested}: choose one of {', '.join(ENCODERS)}")
     if not opens(requested):

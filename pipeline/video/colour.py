@@ -5,15 +5,17 @@ Frames become RGB for the model with the input's own matrix and range, and RGB b
 encoder with the same matrix and range, both rounded to nearest (no bias), and the output carries
 the same tags. An untagged stream takes the convention players use: BT.601 below 720 lines, BT.709
 from 720, limited range; the output is then tagged with that guess, so no player guesses otherwise.
-HDR (PQ or HLG transfer) is not tone-mapped yet: the run's note says so."""
+What a run does with HDR (PQ or HLG transfer) is `colour_plan`'s."""
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import Interpolation
 
 HD_LINES = 720
 # FFmpeg's codes (AVColorSpace, AVColorPrimaries, AVColorTransferCharacteristic, AVColorRange)
@@ -25,7 +27,6 @@ CODES = {  # matrix: (colorspace, primaries, transfer) written for it when the i
 }
 UNSPECIFIED = 2
 LIMITED, FULL = 1, 2
-HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
 LUMA = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}  # (Kr, Kb)
 
 
@@ -38,9 +39,11 @@ class VideoColour:
     primaries: int = 1
     transfer: int = 1
     guessed: bool = False
+    bits: int = 8  # per sample: 8, or 10 for 10-bit (deeper input is kept at 10)
 
     @classmethod
-    def of(cls, colorspace: int, color_range: int, primaries: int, transfer: int, height: int) -> VideoColour:
+    def of(cls, colorspace: int, color_range: int, primaries: int, transfer: int, height: int,
+           bits: int = 8) -> VideoColour:
         """From a stream's or frame's tags; what is missing follows the convention for its height."""
         conventional = "bt709" if height >= HD_LINES else "bt601"
         matrix = MATRIX_OF_CODE.get(int(colorspace), "")
@@ -50,11 +53,12 @@ class VideoColour:
         return cls(matrix=matrix, full_range=int(color_range) == FULL,
                    primaries=int(primaries) if int(primaries) not in (0, UNSPECIFIED) else default_primaries,
                    transfer=int(transfer) if int(transfer) not in (0, UNSPECIFIED) else default_transfer,
-                   guessed=guessed)
+                   guessed=guessed, bits=8 if bits <= 8 else 10)
 
     @classmethod
     def of_frame(cls, frame: av.VideoFrame) -> VideoColour:
-        return cls.of(frame.colorspace, frame.color_range, frame.color_primaries, frame.color_trc, frame.height)
+        return cls.of(frame.colorspace, frame.color_range, frame.color_primaries, frame.color_trc, frame.height,
+                      frame.format.components[0].bits)
 
     @classmethod
     def for_rgb(cls, height: int) -> VideoColour:
@@ -62,12 +66,10 @@ class VideoColour:
         return cls.of(UNSPECIFIED, LIMITED, UNSPECIFIED, UNSPECIFIED, height)
 
     def describe(self) -> str:
-        """As the run's note says it: "bt709 limited", "(untagged: guessed)" after it when the input
-        had no tags, and a warning for HDR, which is read as it is, without tone mapping."""
-        hdr = HDR_TRANSFERS.get(self.transfer)
-        return (f"{self.matrix} {'full' if self.full_range else 'limited'}"
-                + (" (untagged: guessed)" if self.guessed else "")
-                + (f"; HDR ({hdr}) read as it is, not tone-mapped: highlights look flat and dim" if hdr else ""))
+        """As the run's note says it: "bt709 limited", ", 10-bit" after it for deeper video, and
+        " (untagged: guessed)" when the input had no tags."""
+        return (f"{self.matrix} {'full' if self.full_range else 'limited'}" + (", 10-bit" if self.bits > 8 else "")
+                + (" (untagged: guessed)" if self.guessed else ""))
 
     def tag(self, context: av.codec.context.CodecContext | av.VideoFrame) -> None:
         """Write the tags on an encoder's context (the encoder puts them in the stream) or a frame."""
@@ -77,31 +79,72 @@ class VideoColour:
         context.color_trc = self.transfer
 
 
-def frame_rgb(frame: av.VideoFrame, chroma_up: int = cv2.INTER_NEAREST) -> np.ndarray:
+def frame_rgb(frame: av.VideoFrame) -> np.ndarray:
     """A decoded frame as (H, W, 3) uint8 RGB through its own matrix and range (any pixel format,
-    10-bit too), rounded to nearest. 4:2:0 chroma is brought to full size by `chroma_up`: nearest,
-    by default, is what `rgb_to_yuv420p`'s 2x2 averages undo exactly, so a frame the model leaves
-    as it is comes back as it was (a player's bilinear would blur the chroma once more each way).
-    swscale's own YUV -> RGB is faster but reads 1-2 levels dark on average; this is unbiased."""
+    10-bit too), rounded to nearest. 4:2:0 chroma is brought to full size nearest, a sample for its
+    2x2 block: what `rgb_to_yuv`'s block averages undo exactly, so a frame the model leaves as it is
+    comes back as it was (a player's bilinear would blur the chroma once more each way); the output
+    says its chroma is so placed (`chromaloc`). swscale's YUV -> RGB is no faster once scratch
+    arrays are reused, and reads 1-2 levels dark without ACCURATE_RND."""
     if frame.format.name.startswith(("rgb", "bgr", "gbr")):
         return frame.to_ndarray(format="rgb24")
     colour = VideoColour.of_frame(frame)
     h, w = frame.height, frame.width
-    if frame.format.name != "yuv420p" and _is_420(frame.format.name) and not (h % 2 or w % 2):
-        frame = frame.reformat(format="yuv420p")  # the bit depth or layout only (10-bit, NVDEC's nv12)
-    if frame.format.name == "yuv420p" and not (h % 2 or w % 2):
-        planes = frame.to_ndarray().reshape(-1)
-        quarter = (h // 2) * (w // 2)
-        y = planes[: h * w].reshape(h, w)
-        u, v = (cv2.resize(planes[h * w + k * quarter : h * w + (k + 1) * quarter].reshape(h // 2, w // 2), (w, h),
-                           interpolation=chroma_up) for k in (0, 1))
-    else:  # other subsampling, or odd sides: swscale only resamples it to 8-bit 4:4:4
+    if colour.bits > 8:
+        return np.clip(np.rint(frame_rgb_float(frame)), 0, 255).astype(np.uint8)
+    if h % 2 or w % 2 or not _is_420(frame.format.name):  # other subsampling, or odd sides
         y, u, v = frame.reformat(format="yuv444p").to_ndarray()
-    return cv2.transform(cv2.merge([y, u, v]), _inverse(colour))
+        return cv2.transform(cv2.merge([y, u, v]), _inverse(colour))
+    if frame.format.name not in ("yuv420p", "yuvj420p"):
+        frame = frame.reformat(format="yuv420p")  # the layout only (NVDEC's nv12)
+    merged = _scratch("yuv", (h, w, 3), np.uint8)
+    chroma = [_scratch(name, (h, w), np.uint8) for name in ("u", "v")]
+    for k in (1, 2):
+        cv2.resize(_plane(frame, k, h // 2, w // 2), (w, h), dst=chroma[k - 1], interpolation=cv2.INTER_NEAREST)
+    cv2.merge([_plane(frame, 0, h, w), *chroma], dst=merged)
+    return cv2.transform(merged, _inverse(colour))
+
+
+def _plane(frame: av.VideoFrame, index: int, height: int, width: int) -> np.ndarray:
+    """A plane of a frame as an (height, width) view of its buffer (rows padded to its line size)."""
+    plane = frame.planes[index]
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:height, :width]
 
 
 def _is_420(pixel_format: str) -> bool:
-    return pixel_format.startswith(("yuv420p", "yuvj420p")) or pixel_format in ("nv12", "nv21", "p010le", "p016le")
+    return pixel_format in ("yuv420p", "yuvj420p", "nv12", "nv21")
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """This thread's scratch array `name`, reused frame after frame: a fresh 6-MB array a frame costs
+    more in page faults (glibc maps large blocks anew) than the arithmetic done in it."""
+    array = getattr(_SCRATCH, name, None)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        array = np.empty(shape, dtype)
+        setattr(_SCRATCH, name, array)
+    return array
+
+
+def frame_rgb_float(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded YUV frame as (H, W, 3) float32 non-linear RGB on the 0-255 scale, at the stream's
+    own precision (a 10-bit frame keeps its quarter levels: an HDR curve needs them). Chroma is
+    taken as 4:2:0, upsampled nearest."""
+    colour = VideoColour.of_frame(frame)
+    h, w = frame.height // 2 * 2, frame.width // 2 * 2
+    deep = colour.bits > 8
+    planes = frame.reformat(width=w, height=h, format="yuv420p10le" if deep else "yuv420p",
+                            interpolation=Interpolation.POINT).to_ndarray().reshape(-1)
+    quarter = (h // 2) * (w // 2)
+    y = planes[: h * w].reshape(h, w).astype(np.float32)
+    u, v = (cv2.resize(planes[h * w + k * quarter : h * w + (k + 1) * quarter].reshape(h // 2, w // 2), (w, h),
+                       interpolation=cv2.INTER_NEAREST).astype(np.float32) for k in (0, 1))
+    if deep:  # 10-bit codes to the 8-bit scale: limited range is 4 x 8-bit's; full range spans 0-1023
+        gain = 1 / 4 if not colour.full_range else 255 / 1023
+        y, u, v = y * gain, (u - 512) * gain + 128, (v - 512) * gain + 128
+    return cv2.transform(cv2.merge([y, u, v]), _inverse(colour))
 
 
 @functools.lru_cache(maxsize=16)
@@ -126,19 +169,32 @@ def _rows(colour: VideoColour) -> tuple[np.ndarray, np.ndarray]:
     return luma.astype(np.float32), chroma.astype(np.float32)
 
 
-def rgb_to_yuv420p(rgb: np.ndarray, colour: VideoColour) -> np.ndarray:
-    """An (H, W, 3) uint8 RGB frame with even sides to PyAV's yuv420p layout in `colour`'s matrix and
-    range: (H * 3 / 2, W) uint8, the Y plane then the U and V planes, each (H / 2, W / 2) stored row
-    after row. Chroma is that of the 2x2 block's average (chroma is affine in RGB); every value is
-    rounded to nearest by OpenCV's saturating cast."""
+def rgb_to_yuv(rgb: np.ndarray, colour: VideoColour) -> np.ndarray:
+    """An (H, W, 3) RGB frame with even sides, uint8 or float32 on the 0-255 scale, to PyAV's planar
+    4:2:0 layout in `colour`'s matrix, range and bit depth: (H * 3 / 2, W), the Y plane then the U
+    and V planes, each (H / 2, W / 2) stored row after row; uint8 (yuv420p), or uint16 codes
+    (yuv420p10le) where `colour.bits` is 10. Chroma is that of the 2x2 block's average (chroma is
+    affine in RGB); every value is rounded to nearest."""
     h, w = rgb.shape[:2]
     luma, chroma = _rows(colour)
-    out = np.empty((h * 3 // 2, w), np.uint8)
-    flat = out.reshape(-1)
-    flat[: h * w] = cv2.transform(rgb, luma).reshape(-1)
     half = cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    cbcr = cv2.transform(half, chroma)  # (h/2, w/2, 2)
     quarter = (h // 2) * (w // 2)
+    if colour.bits == 8 and rgb.dtype == np.uint8:
+        out = np.empty((h * 3 // 2, w), np.uint8)
+        cv2.transform(rgb, luma, dst=out[:h])
+        cbcr = cv2.transform(half, chroma)
+    else:  # float, and the 8-bit scale to 10-bit codes (see frame_rgb_float)
+        y = cv2.transform(rgb.astype(np.float32, copy=False), luma)
+        cbcr = cv2.transform(half.astype(np.float32, copy=False), chroma)
+        if colour.bits > 8:
+            gain = 4.0 if not colour.full_range else 1023 / 255
+            y, cbcr, top = y * gain, (cbcr - 128) * gain + 512, 1023
+        else:
+            top = 255
+        out = np.empty((h * 3 // 2, w), np.uint16 if colour.bits > 8 else np.uint8)
+        out[:h] = np.clip(np.rint(y), 0, top)
+        cbcr = np.clip(np.rint(cbcr), 0, top)
+    flat = out.reshape(-1)
     flat[h * w : h * w + quarter] = cbcr[..., 0].reshape(-1)
     flat[h * w + quarter :] = cbcr[..., 1].reshape(-1)
     return out

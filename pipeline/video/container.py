@@ -28,11 +28,13 @@ def container_codecs(output: str) -> tuple[str, set[str]]:
             raise ConfigError(f"OUTPUT {output}: no video container goes by {extension}; use {SUGGESTED}") from None
 
 
-def check_output_container(output: str, encoder: str, carried: Iterable[tuple[str, str]]) -> list[str]:
-    """Raise ConfigError when OUTPUT's container cannot hold the encoder's video; return the streams
-    (as "audio aac") of `carried` that it cannot hold and the join will leave out."""
+def check_output_container(output: str, encoder: str, carried: Iterable[tuple[str, str]],
+                           codec: str | None = None) -> list[str]:
+    """Raise ConfigError when OUTPUT's container cannot hold the encoder's video (`codec` where the
+    run chose it: HEVC for HDR kept); return the streams (as "audio aac") of `carried` that it
+    cannot hold and the join will leave out."""
     name, codecs = container_codecs(output)
-    video = CODEC_OF_ENCODER.get(encoder, encoder)
+    video = codec or CODEC_OF_ENCODER.get(encoder, encoder)
     if video not in codecs and encoder not in codecs:
         raise ConfigError(f"OUTPUT {output}: the {name} container cannot hold {video} video (--encoder {encoder}); "
                           f"use {SUGGESTED}")

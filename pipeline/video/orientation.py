@@ -12,7 +12,7 @@ import av
 import cv2
 import numpy as np
 
-from pipeline.video.colour import frame_rgb
+from pipeline.video.colour_plan import ColourPlan
 
 TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
@@ -22,9 +22,9 @@ def clockwise_turn(frame: av.VideoFrame) -> int:
     return round(-frame.rotation / 90) % 4 * 90
 
 
-def displayed_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """The frame as (H, W, 3) uint8 RGB through its own matrix and range (any pixel format, 10-bit
-    too), turned upright."""
-    rgb = frame_rgb(frame)
+def displayed_rgb(frame: av.VideoFrame, colour: ColourPlan | None = None) -> np.ndarray:
+    """The frame as (H, W, 3) uint8 RGB as `colour` (by default the frame's own tags, HDR
+    tone-mapped) has the model see it, turned upright."""
+    rgb = (colour or ColourPlan.of_frame(frame)).rgb(frame)
     turn = clockwise_turn(frame)
     return cv2.rotate(rgb, TURNS[turn]) if turn else rgb

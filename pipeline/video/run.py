@@ -28,6 +28,7 @@ from pipeline.runs.resume import input_version, output_stamp
 from pipeline.runs.status import Status
 from pipeline.settings import RunRequest
 from pipeline.storage import filesystem
+from pipeline.video.colour_plan import ColourPlan
 from pipeline.video.container import check_output_container
 from pipeline.video.join import join_segments
 from pipeline.video.segments import VideoInfo, plan_segments, probe, probe_frames, stamped_segment, stamped_video
@@ -38,8 +39,9 @@ PROBE_SECONDS = 120
 # in the work area's hash: segments cut by an older plan are never reused (frames are turned upright
 # since "upright": a sideways segment of a phone clip must not be joined with upright ones; encoded in
 # the input's matrix and range, and tagged, since "colour-managed": an untagged BT.601 segment of an
-# HD film must not be joined with tagged BT.709 ones)
-SEGMENT_PLAN = "fixed-length, upright, colour-managed"
+# HD film must not be joined with tagged BT.709 ones; in
+# the input's depth since "10-bit kept": an 8-bit segment of a 10-bit film must not be joined with 10-bit ones)
+SEGMENT_PLAN = "fixed-length, upright, colour-managed, 10-bit kept"
 T = TypeVar("T")
 
 
@@ -56,6 +58,7 @@ class VideoConfig(RunRequest):
     deflicker: float = 0.0
     encoder: str = "auto"
     decoder: str = "auto"
+    hdr: str = "tonemap"
     fps: float | None = None
     wait: bool = False
 
@@ -79,22 +82,26 @@ def _probed(name: str, probe_fn: Callable[..., T], *args: Any) -> T:
 def convert_video(cfg: VideoConfig) -> RunResult:
     """Stylize a whole video; totals count segments, the summary line reports frames/s."""
     plan = plan_run(cfg)
+    ColourPlan(hdr=cfg.hdr)  # a wrong --hdr is said before the probe
     check_output_container(plan.output, cfg.encoder, ())
     info, frames_from = _probe_source(cfg, plan)
-    for stream in check_output_container(plan.output, cfg.encoder, info.carried):
+    colour = ColourPlan(info.colour, cfg.hdr)
+    codec = "hevc" if colour.keeps_hdr and cfg.encoder == "auto" else None
+    for stream in check_output_container(plan.output, cfg.encoder, info.carried, codec):
         log.info("OUTPUT's container cannot hold the input's %s stream: the output leaves it out", stream)
     # the model's part is hashed as an image run hashes it (PNG at quality 95), as earlier releases
     # did: their work areas keep their names
     model = image_config_hash(plan.model, "png", 95, cfg.max_side)
     identity = (f"{model}|{cfg.max_side}|{cfg.segment_seconds}|{cfg.crf}|{cfg.preset}|{info.frames}"
-                f"|{info.fps}|{SEGMENT_PLAN}|{cfg.encoder}")
+                f"|{info.fps}|{SEGMENT_PLAN}|{cfg.encoder}" + (f"|hdr={cfg.hdr}" if colour.is_hdr else ""))
     video_hash = hashlib.sha256(identity.encode()).hexdigest()[:16]
     layout = RunLayout.for_video(plan.output, plan.output_options).work_area(video_hash)
     segments = plan_segments(info, cfg.segment_seconds)
     card = plan.card("video", layout, {
         "segment_seconds": cfg.segment_seconds, "segments": len(segments), "frames": info.frames, "fps": str(info.fps),
         "size": f"{info.width}x{info.height}", "max_side": cfg.max_side, "crf": cfg.crf, "preset": cfg.preset,
-        "encoder": cfg.encoder, "decoder": cfg.decoder, "deflicker": cfg.deflicker, "pool": asdict(cfg.pool),
+        "encoder": cfg.encoder, "decoder": cfg.decoder, "hdr": cfg.hdr, "deflicker": cfg.deflicker,
+        "pool": asdict(cfg.pool),
         "config_hash": video_hash})
     with RunLife(layout, card, video_hash, wait=cfg.wait, unit="segments") as run:
         listed = _segment_rows(plan, info, segments, layout)
@@ -118,13 +125,13 @@ def convert_video(cfg: VideoConfig) -> RunResult:
             job = SegmentJob(url=plan.input, input_options=plan.input_options, max_side=cfg.max_side,
                              config_hash=video_hash, output_options=plan.output_options, fps=info.fps, crf=cfg.crf,
                              preset=cfg.preset, deflicker=cfg.deflicker, encoder=cfg.encoder, decoder=cfg.decoder,
-                             colour=info.colour, **frames_from)
+                             colour=colour, **frames_from)
             ds = pool.apply(ray.data.from_items(todo.to_pylist(), override_num_blocks=todo.num_rows),
                             {**plan.model.actor_arguments(), "job": job}, actor=SegmentActor, rows_per_call=1,
                             calls_per_actor=SEGMENTS_AT_ONCE)
             run.record(figures.add(table) for table in batches(ds))
             run.fail_lost(worker_died(pool.max_retries + 1, "segment", "rerun to try it again"))
-        note = "\n".join(filter(None, [f"colour: {info.colour.describe()}; the output is encoded and tagged so",
+        note = "\n".join(filter(None, [f"colour: {colour.describe()}",
                                         figures.note(cfg.deflicker)]))
         if run.totals.failed:
             return run.finish(f"(not joined: {run.totals.failed} segments failed; rerun to retry them)",

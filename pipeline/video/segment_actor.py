@@ -27,7 +27,7 @@ from pipeline.runs.status import Outcomes, Status
 from pipeline.stages import Batch
 from pipeline.storage import put_file
 from pipeline.video.codec_choice import choose_decoder, choose_encoder
-from pipeline.video.colour import VideoColour
+from pipeline.video.colour_plan import ColourPlan
 from pipeline.video.segments import VideoWriter, archive_frames, video_frames
 from pipeline.video.temporal import FlickerMeter, Stabiliser
 
@@ -56,13 +56,14 @@ class SegmentJob:
     deflicker: float = 0.0
     encoder: str = "auto"
     decoder: str = "auto"
-    colour: VideoColour = VideoColour()  # the input's (or the convention's): the output is encoded and tagged so
+    colour: ColourPlan = ColourPlan()  # the input's colours (or the convention's), and what becomes of HDR
 
     def frames(self, start: int, end: int, hwaccel: HWAccel | None) -> Iterator[np.ndarray]:
         if self.members:
             return archive_frames(self.url, self.input_options, list(self.members), start, end, self.size,
                                   self.max_side)
-        return video_frames(self.url, self.input_options, self.frame_pts, start, end, self.max_side, hwaccel)
+        return video_frames(self.url, self.input_options, self.frame_pts, start, end, self.max_side, hwaccel,
+                            self.colour)
 
 
 class SegmentActor(StylizeActor):
@@ -79,7 +80,7 @@ class SegmentActor(StylizeActor):
         self.job = job
         self.model_turn = threading.Lock()  # one resident model, one forward pass at a time
         has_gpu = bool(ray.get_gpu_ids())
-        self.encoder, encoder_why = choose_encoder(job.encoder, has_gpu, job.crf, job.preset)
+        self.encoder, encoder_why = choose_encoder(job.encoder, has_gpu, job.crf, job.preset, job.colour.keeps_hdr)
         self.hwaccel, decoder_why = choose_decoder("cpu" if job.members else job.decoder, has_gpu)
         self.codecs = (f"decoder {'cuda (NVDEC)' if self.hwaccel else 'cpu'} ({decoder_why}), "
                        f"encoder {self.encoder.name} ({encoder_why})")

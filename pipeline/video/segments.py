@@ -17,7 +17,8 @@ from pipeline.codecs import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from pipeline.storage import filesystem
 from pipeline.video.codec_choice import Encoder
 from pipeline.video.orientation import clockwise_turn, displayed_rgb
-from pipeline.video.colour import VideoColour, rgb_to_yuv420p
+from pipeline.video.colour import VideoColour
+from pipeline.video.colour_plan import ColourPlan
 
 STAMP_TAG = "comment"  # the container tag that carries a segment's stamp
 
@@ -81,10 +82,15 @@ def probe(url: str, storage_options: Mapping[str, Any]) -> VideoInfo:
             has_audio=bool(container.streams.audio),
             carried=tuple((s.type, s.codec_context.name) for s in (*container.streams.audio, *container.streams.subtitles)
                           if s.codec_context is not None),
-            colour=VideoColour.of_frame(first) if first else VideoColour.of(
-                stream.codec_context.colorspace, stream.codec_context.color_range, stream.codec_context.color_primaries,
-                stream.codec_context.color_trc, height),
+            colour=VideoColour.of_frame(first) if first else _stream_colour(stream.codec_context),
         )
+
+
+def _stream_colour(context: av.codec.context.CodecContext) -> VideoColour:
+    """The colours a stream's header declares (where its first frame could not be decoded)."""
+    bits = context.format.components[0].bits if context.format else 8
+    return VideoColour.of(context.colorspace, context.color_range, context.color_primaries, context.color_trc,
+                          context.height, bits)
 
 
 def still_image(format_name: str) -> bool:
@@ -159,9 +165,11 @@ def plan_segments(info: VideoInfo, seconds: float) -> list[tuple[int, int]]:
 
 
 def video_frames(url: str, storage_options: Mapping[str, Any], frame_pts: tuple[int, ...], start: int, end: int,
-                 max_side: int, hwaccel: HWAccel | None = None) -> Iterator[np.ndarray]:
-    """Frames [start, end) of a video as RGB uint8 arrays, in order, frame-exact: the decoder (on the
-    device when `hwaccel` says so) seeks to the keyframe before `start`; earlier frames are dropped."""
+                 max_side: int, hwaccel: HWAccel | None = None,
+                 colour: ColourPlan | None = None) -> Iterator[np.ndarray]:
+    """Frames [start, end) of a video as RGB uint8 arrays as `colour` has the model see them, in
+    order, frame-exact: the decoder (on the device when `hwaccel` says so) seeks to the keyframe
+    before `start`; earlier frames are dropped."""
     wanted = frame_pts[start:end]
     fs, path = filesystem(url, storage_options)
     with fs.open(path, "rb") as f, av.open(f, hwaccel=hwaccel) as container:
@@ -174,7 +182,7 @@ def video_frames(url: str, storage_options: Mapping[str, Any], frame_pts: tuple[
                 continue  # before the cut (or before a frame the probe saw: never kept twice)
             if frame.pts != wanted[index]:
                 raise ValueError(f"frame {start + index} (pts {wanted[index]}) is missing from the stream")
-            yield _fit(_even(displayed_rgb(frame)), max_side)  # upright 8-bit RGB, whatever the pixel format
+            yield _fit(_even(displayed_rgb(frame, colour)), max_side)  # upright 8-bit RGB, whatever the pixel format
             index += 1
             if index == len(wanted):
                 return
@@ -215,27 +223,31 @@ def _fit(frame: np.ndarray, max_side: int) -> np.ndarray:
 
 class VideoWriter:
     """Frames appended chunk by chunk to a video file by `encoder` (no B-frames, so segments join
-    cleanly), as yuv420p in `colour`'s matrix and range and tagged with them, the file tagged with
-    `stamp`. The file is opened at the first frame (its size is the frames')."""
+    cleanly), as 4:2:0 in `colour`'s output matrix, range and depth and tagged with them, the file
+    tagged with `stamp`. The file is opened at the first frame (its size is the frames')."""
 
     def __init__(self, path: str, fps: Fraction, encoder: Encoder, stamp: str = "",
-                 colour: VideoColour = VideoColour()) -> None:
+                 colour: ColourPlan = ColourPlan()) -> None:
         self.path, self.fps, self.encoder, self.stamp, self.colour = path, fps, encoder, stamp, colour
         self.container: av.container.OutputContainer | None = None
         self.count = 0
 
     def write(self, frames: Sequence[np.ndarray]) -> None:
+        output = self.colour.output
+        planar = "yuv420p10le" if output.bits > 8 else "yuv420p"
         if self.container is None:
             self.container = av.open(self.path, "w")
             if self.stamp:
                 self.container.metadata[STAMP_TAG] = self.stamp
             self.stream = self.container.add_stream(self.encoder.name, rate=self.fps)
             self.stream.height, self.stream.width = frames[0].shape[:2]
-            self.stream.pix_fmt = "yuv420p"
+            self.stream.pix_fmt = self.encoder.pixel_format(output.bits)
             self.stream.options = dict(self.encoder.options)
-            self.colour.tag(self.stream.codec_context)
+            output.tag(self.stream.codec_context)
         for array in frames:
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(array, self.colour), format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(self.colour.yuv(array), format=planar)
+            if self.stream.pix_fmt != planar:  # NVENC's semi-planar layouts: a copy, no conversion
+                frame = frame.reformat(format=self.stream.pix_fmt)
             frame.pts = self.count
             self.container.mux(self.stream.encode(frame))
             self.count += 1
