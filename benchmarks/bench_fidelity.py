@@ -30,17 +30,24 @@ from icc import SPACES, profile
 
 from pipeline.codecs import decode_image
 from pipeline.colour import SRGB
-from pipeline.video.colour import VideoColour, frame_rgb, rgb_to_yuv
+from pipeline.video.colour import VideoColour, frame_rgb_float, rgb_to_yuv
+from pipeline.video.colour_plan import ColourPlan
+from pipeline.video.tonemap import HLG, PQ
 
 FPS, SECONDS = 24, 2
-CASES = {  # name: (width, height, colours, tagged, pixel format)
-    "BT.709 limited, 1280x720": (1280, 720, VideoColour("bt709"), True, "yuv420p"),
-    "BT.709 full, 1280x720": (1280, 720, VideoColour("bt709", full_range=True), True, "yuv420p"),
-    "BT.601 limited, 640x360": (640, 360, VideoColour("bt601", primaries=6, transfer=6), True, "yuv420p"),
-    "BT.2020 limited 10-bit, 1280x720": (1280, 720, VideoColour("bt2020", primaries=9, transfer=14), True,
-                                         "yuv420p10le"),
-    "untagged (BT.601), 640x360": (640, 360, VideoColour("bt601", primaries=6, transfer=6), False, "yuv420p"),
-    "untagged (BT.709), 1280x720": (1280, 720, VideoColour("bt709"), False, "yuv420p"),
+PQ_10 = VideoColour("bt2020", primaries=9, transfer=PQ, bits=10)
+CASES = {  # name: (width, height, colours, tagged, --hdr)
+    "BT.709 limited, 1280x720": (1280, 720, VideoColour("bt709"), True, None),
+    "BT.709 full, 1280x720": (1280, 720, VideoColour("bt709", full_range=True), True, None),
+    "BT.601 limited, 640x360": (640, 360, VideoColour("bt601", primaries=6, transfer=6), True, None),
+    "BT.2020 limited 10-bit, 1280x720": (1280, 720, VideoColour("bt2020", primaries=9, transfer=14, bits=10), True,
+                                         None),
+    "untagged (BT.601), 640x360": (640, 360, VideoColour("bt601", primaries=6, transfer=6), False, None),
+    "untagged (BT.709), 1280x720": (1280, 720, VideoColour("bt709"), False, None),
+    "HDR PQ 10-bit, 1280x720, --hdr keep": (1280, 720, PQ_10, True, "keep"),
+    "HDR HLG 10-bit, 1280x720, --hdr keep": (1280, 720, VideoColour("bt2020", primaries=9, transfer=HLG, bits=10), True,
+                                             "keep"),
+    "HDR PQ 10-bit, 1280x720, --hdr tonemap": (1280, 720, PQ_10, True, "tonemap"),
 }
 
 
@@ -51,15 +58,19 @@ def pictures(width: int, height: int) -> np.ndarray:
     return np.stack([wide[:, (wide.shape[1] - width) * k // (frames - 1):][:, :width] for k in range(frames)])
 
 
-def source_clip(path: Path, width: int, height: int, colour: VideoColour, tagged: bool, pix_fmt: str) -> None:
+def source_clip(path: Path, width: int, height: int, colour: VideoColour, tagged: bool) -> None:
+    """The pictures in `colour` (an HDR one graded to HDR by the tone map's inverse), near-lossless."""
+    tone = ColourPlan(colour).tone
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=FPS, options={"crf": "8", "preset": "veryfast"})
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p10le" if colour.bits > 8 else "yuv420p"
         if tagged:
             colour.tag(stream.codec_context)
         for t, rgb in enumerate(pictures(width, height)):
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv(np.ascontiguousarray(rgb), colour), format="yuv420p")
-            frame = frame.reformat(format=pix_fmt) if pix_fmt != "yuv420p" else frame
+            rgb = np.ascontiguousarray(rgb)
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv(tone.to_hdr(rgb) if tone else rgb, colour),
+                                               format=stream.pix_fmt)
             if tagged:
                 colour.tag(frame)
             frame.pts = t
@@ -67,30 +78,40 @@ def source_clip(path: Path, width: int, height: int, colour: VideoColour, tagged
         out.mux(stream.encode(None))
 
 
-def transcode(source: Path, path: Path) -> None:
-    """What `ffmpeg -i source -c:v libx264 -crf 18 -preset medium` writes: the decoded YUV as it is,
-    the tags copied."""
+def transcode(source: Path, path: Path, codec: str) -> None:
+    """What `ffmpeg -i source -c:v CODEC -crf 18 -preset medium -bf 0` writes: the decoded YUV as it
+    is (10-bit stays 10-bit), the tags copied; without B-frames, the encoder settings stylebatch's
+    segments use (B-frames alone are worth 0.5-0.8 dB at these settings)."""
     with av.open(str(source)) as inp, av.open(str(path), "w") as out:
         video = inp.streams.video[0]
-        stream = out.add_stream("libx264", rate=FPS, options={"crf": "18", "preset": "medium"})
-        stream.width, stream.height, stream.pix_fmt = video.codec_context.width, video.codec_context.height, "yuv420p"
+        options = {"crf": "18", "preset": "medium"} | (  # no B-frames, as every segment is encoded
+            {"x265-params": "bframes=0:log-level=error"} if codec == "libx265" else {"x264-params": "bframes=0"})
+        stream = out.add_stream(codec, rate=FPS, options=options)
+        stream.width, stream.height = video.codec_context.width, video.codec_context.height
+        stream.pix_fmt = video.codec_context.pix_fmt
         for name in ("colorspace", "color_range", "color_primaries", "color_trc"):
             setattr(stream.codec_context, name, getattr(video.codec_context, name))
         for frame in inp.decode(video):
-            frame = frame.reformat(format="yuv420p") if frame.format.name != "yuv420p" else frame
             frame.pict_type = av.video.frame.PictureType.NONE
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
 
 
 def decoded(path: Path) -> tuple[np.ndarray, str]:
-    """Every frame as a player shows it, and the stream's tags as "matrix/range/primaries/transfer"."""
+    """Every frame as a player shows it (chroma bilinear, the file's own matrix and range; the
+    signal as it is, HDR too), and the stream's tags as "matrix/range/primaries/transfer"."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        frames = np.stack([frame_rgb(frame, cv2.INTER_LINEAR) for frame in container.decode(stream)]).astype(np.float64)
+        frames = np.stack([player_rgb(frame) for frame in container.decode(stream)]).astype(np.float64)
         c = stream.codec_context
         tags = f"{int(c.colorspace)}/{int(c.color_range)}/{int(c.color_primaries)}/{int(c.color_trc)}"
         return frames, tags.replace("2/0/2/2", "none").replace("2/1/2/2", "none")
+
+
+def player_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A frame with its chroma upsampled bilinearly, then through the file's own matrix and range
+    (untagged, the convention), rounded to 8 bits."""
+    return np.clip(np.rint(frame_rgb_float(frame, cv2.INTER_LINEAR)), 0, 255).astype(np.uint8)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -102,17 +123,21 @@ def video_table(folder: Path) -> list[str]:
     header = ("| case | tags in | tags out (transcode / stylebatch) | PSNR transcode dB | PSNR stylebatch dB | "
               "mean shift R/G/B (stylebatch) |")
     rows = [header, "|---|---|---|---|---|---|"]
-    for name, (width, height, colour, tagged, pix_fmt) in CASES.items():
+    for name, (width, height, colour, tagged, hdr) in CASES.items():
         source, plain, ours = folder / "source.mp4", folder / "plain.mp4", folder / "ours.mp4"
         for path in (plain, ours):
             path.unlink(missing_ok=True)
-        source_clip(source, width, height, colour, tagged, pix_fmt)
-        transcode(source, plain)
+        source_clip(source, width, height, colour, tagged)
+        transcode(source, plain, "libx265" if hdr == "keep" else "libx264")  # the codec stylebatch writes
         subprocess.run([sys.executable, "-m", "jobs.cli", "video", str(source), str(ours), "--operator", "onnx",
-                        "--weights", str(model), "--no-resume"], check=True, capture_output=True)
+                        "--weights", str(model), "--no-resume", "--hdr", hdr or "tonemap"],
+                       check=True, capture_output=True)
         (original, tags_in), (reference, tags_plain), (result, tags_out) = map(decoded, (source, plain, ours))
+        if hdr == "tonemap":  # against the SDR pictures the HDR was graded from; a transcode keeps HDR
+            original = pictures(width, height).astype(np.float64)
+        transcoded = "-" if hdr == "tonemap" else f"{psnr(original, reference):.2f}"
         shift = (result - original).reshape(-1, 3).mean(axis=0)
-        rows.append(f"| {name} | {tags_in} | {tags_plain} / {tags_out} | {psnr(original, reference):.2f} | "
+        rows.append(f"| {name} | {tags_in} | {tags_plain} / {tags_out} | {transcoded} | "
                     f"{psnr(original, result):.2f} | {' / '.join(f'{s:+.2f}' for s in shift)} |")
     return rows
 

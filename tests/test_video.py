@@ -40,15 +40,15 @@ def test_frames_cut_between_keyframes_are_exact(tmp_path: Path) -> None:
     decode gives at those positions."""
     source = make_video(tmp_path / "in.mp4", frames=60, gop=24)
     info = probe(str(source), {})
-    every = list(video_frames(str(source), {}, info.frame_pts, 0, 60, 0))
-    cut = list(video_frames(str(source), {}, info.frame_pts, 30, 41, 0))
+    every = [rgb for rgb, _ in video_frames(str(source), {}, info.frame_pts, 0, 60, 0)]
+    cut = [rgb for rgb, _ in video_frames(str(source), {}, info.frame_pts, 30, 41, 0)]
     assert len(cut) == 11 and all(np.array_equal(a, b) for a, b in zip(cut, every[30:41]))
 
 
 def test_chunks_hold_a_bounded_size_of_frames_but_a_whole_model_batch() -> None:
     def sizes(width: int, height: int, frames: int, model_batch: int = 1) -> list[int]:
         frame = np.zeros((height, width, 3), np.uint8)
-        return [len(chunk) for chunk in frame_chunks(iter([frame] * frames), model_batch)]
+        return [len(chunk) for chunk in frame_chunks(iter([(frame, None)] * frames), model_batch)]
 
     assert CHUNK_FRAMES == 8 and sizes(640, 360, 20) == [8, 8, 4]
     assert CHUNK_BYTES // (3840 * 2160 * 3) == 2 and sizes(3840, 2160, 5) == [2, 2, 1]  # 4K: 50 MB a chunk, not 200
@@ -271,7 +271,7 @@ def test_frames_are_turned_as_players_show_them(tmp_path: Path, rotation: int, m
     source = awkward_video(tmp_path / "in.mp4", 64, 32, "yuv420p", frames=3, rotation=rotation)
     info = probe(str(source), {})
     assert (info.width, info.height) == ((32, 64) if rotation % 180 else (64, 32))
-    frame = next(video_frames(str(source), {}, info.frame_pts, 0, 3, 0))
+    frame, _ = next(video_frames(str(source), {}, info.frame_pts, 0, 3, 0))
     assert frame.shape[:2] == (info.height, info.width)
     row, column = (0 if k == 0 else frame.shape[i] - 1 for i, k in enumerate(mark_at))
     assert frame[row, column, 0] > 200 and frame[row, column, 1:].max() < 60  # the red mark's corner

@@ -237,3 +237,20 @@ def test_hdr_is_tone_mapped_to_sdr_or_kept(ray_cluster, tmp_path: Path, transfer
     assert (tags, pix_fmt, codec) == ((9, 1, 9, transfer), "yuv420p10le", "hevc")
     before, *_ = frames_and_tags(source)
     assert np.abs((hdr - before).reshape(-1, 3).mean(axis=0)).max() < 0.5
+
+
+@pytest.mark.parametrize("colour", [VideoColour("bt2020", primaries=9, transfer=14, bits=10), PQ_10, HLG_10],
+                         ids=["10-bit SDR", "PQ", "HLG"])
+def test_ten_bit_frames_pass_an_unchanged_picture_exactly(colour: VideoColour) -> None:
+    """The model sees 8-bit RGB; the fraction rounding took off goes around it, so a 10-bit frame
+    (HDR kept too: one graded within the tone map's reach) the model leaves as it is is encoded as
+    it came, within a code (without the fraction, 8-bit RGB costs 0.8 codes of luma RMS)."""
+    rng = np.random.default_rng(0)
+    picture = smooth_picture(48, 64).astype(np.float32) + rng.uniform(-2, 2, (48, 64, 3)).astype(np.float32)
+    plan = ColourPlan(colour, hdr="keep")
+    codes = rgb_to_yuv(plan.tone.to_hdr(picture) if plan.tone else picture, colour)
+    rgb, fraction = plan.picture(frame_of(codes, colour))
+    assert rgb.dtype == np.uint8 and fraction is not None and np.abs(fraction).max() <= 0.5
+    back = plan.yuv(rgb, fraction).astype(int)
+    assert np.abs(back - codes).max() <= 1 and np.abs(back - codes).mean() < 0.1
+    assert np.sqrt(np.square(plan.yuv(rgb).astype(int) - codes)[:48].mean()) > 0.3  # what the fraction saves

@@ -128,10 +128,10 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
     return array
 
 
-def frame_rgb_float(frame: av.VideoFrame) -> np.ndarray:
+def frame_rgb_float(frame: av.VideoFrame, chroma_up: int = cv2.INTER_NEAREST) -> np.ndarray:
     """A decoded YUV frame as (H, W, 3) float32 non-linear RGB on the 0-255 scale, at the stream's
     own precision (a 10-bit frame keeps its quarter levels: an HDR curve needs them). Chroma is
-    taken as 4:2:0, upsampled nearest."""
+    taken as 4:2:0, upsampled by `chroma_up` (nearest, as `frame_rgb`)."""
     colour = VideoColour.of_frame(frame)
     h, w = frame.height // 2 * 2, frame.width // 2 * 2
     deep = colour.bits > 8
@@ -140,7 +140,7 @@ def frame_rgb_float(frame: av.VideoFrame) -> np.ndarray:
     quarter = (h // 2) * (w // 2)
     y = planes[: h * w].reshape(h, w).astype(np.float32)
     u, v = (cv2.resize(planes[h * w + k * quarter : h * w + (k + 1) * quarter].reshape(h // 2, w // 2), (w, h),
-                       interpolation=cv2.INTER_NEAREST).astype(np.float32) for k in (0, 1))
+                       interpolation=chroma_up).astype(np.float32) for k in (0, 1))
     if deep:  # 10-bit codes to the 8-bit scale: limited range is 4 x 8-bit's; full range spans 0-1023
         gain = 1 / 4 if not colour.full_range else 255 / 1023
         y, u, v = y * gain, (u - 512) * gain + 128, (v - 512) * gain + 128
@@ -177,15 +177,15 @@ def rgb_to_yuv(rgb: np.ndarray, colour: VideoColour) -> np.ndarray:
     affine in RGB); every value is rounded to nearest."""
     h, w = rgb.shape[:2]
     luma, chroma = _rows(colour)
-    half = cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     quarter = (h // 2) * (w // 2)
     if colour.bits == 8 and rgb.dtype == np.uint8:
         out = np.empty((h * 3 // 2, w), np.uint8)
         cv2.transform(rgb, luma, dst=out[:h])
-        cbcr = cv2.transform(half, chroma)
-    else:  # float, and the 8-bit scale to 10-bit codes (see frame_rgb_float)
-        y = cv2.transform(rgb.astype(np.float32, copy=False), luma)
-        cbcr = cv2.transform(half.astype(np.float32, copy=False), chroma)
+        cbcr = cv2.transform(cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA), chroma)
+    else:  # float (block averages unrounded: 10-bit chroma keeps its quarter levels), to 10-bit codes
+        rgb = rgb.astype(np.float32, copy=False)
+        y = cv2.transform(rgb, luma)
+        cbcr = cv2.transform(cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA), chroma)
         if colour.bits > 8:
             gain = 4.0 if not colour.full_range else 1023 / 255
             y, cbcr, top = y * gain, (cbcr - 128) * gain + 512, 1023

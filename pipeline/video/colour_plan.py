@@ -16,7 +16,7 @@ import av
 import numpy as np
 
 from operators.errors import ConfigError
-from pipeline.video.colour import VideoColour, frame_rgb, rgb_to_yuv
+from pipeline.video.colour import VideoColour, frame_rgb, frame_rgb_float, rgb_to_yuv
 from pipeline.video.tonemap import HLG, PQ, ToneMap
 
 HDR_MODES = ("tonemap", "keep")
@@ -64,8 +64,24 @@ class ColourPlan:
         tone = self.tone
         return tone.to_sdr(frame) if tone else frame_rgb(frame)
 
-    def yuv(self, rgb: np.ndarray) -> np.ndarray:
-        """A model's RGB frame as the encoder takes it, in `output`'s colours (see `rgb_to_yuv`)."""
+    def picture(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the frame as the model sees it, and where the output is deeper than 8 bits, the fraction
+        of a level that rounding to 8 bits took off each value: float16, -0.5 to 0.5). The models
+        take and give 8-bit RGB; the fraction is put back on their output (`yuv`), so the bits
+        below the eighth pass around the model, as 16-bit video chains pass them around 8-bit
+        filters, and a 10-bit frame the model leaves as it is comes back as it was."""
+        if self.output.bits <= 8:
+            return self.rgb(frame), None
+        tone = self.tone
+        exact = np.clip(tone.to_sdr_float(frame) if tone else frame_rgb_float(frame), 0, 255)
+        rgb = np.rint(exact).astype(np.uint8)
+        return rgb, (exact - rgb).astype(np.float16)
+
+    def yuv(self, rgb: np.ndarray, fraction: np.ndarray | None = None) -> np.ndarray:
+        """A model's RGB frame, with the `fraction` of its input frame where `picture` kept one, as
+        the encoder takes it, in `output`'s colours (see `rgb_to_yuv`)."""
+        if fraction is not None:
+            rgb = rgb + fraction.astype(np.float32)
         tone = self.tone
         return rgb_to_yuv(tone.to_hdr(rgb) if self.keeps_hdr and tone else rgb, self.output)
 

@@ -36,6 +36,7 @@ CHUNK_BYTES = 48 << 20  # and bytes at most: 8 frames at 1080p, 2 at 4K
 CHUNKS_IN_FLIGHT = 2
 SEGMENTS_AT_ONCE = 2  # calls of one actor at once: on two cores, 5-11% more frames/s than one (README, Video)
 _END = object()
+Decoded = tuple[np.ndarray, np.ndarray | None]  # an RGB frame and its fraction (`ColourPlan.picture`)
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,11 @@ class SegmentJob:
     decoder: str = "auto"
     colour: ColourPlan = ColourPlan()  # the input's colours (or the convention's), and what becomes of HDR
 
-    def frames(self, start: int, end: int, hwaccel: HWAccel | None) -> Iterator[np.ndarray]:
+    def frames(self, start: int, end: int, hwaccel: HWAccel | None) -> Iterator[Decoded]:
+        """(RGB frame, the fraction of a level its rounding took off, or None: `video_frames`)."""
         if self.members:
-            return archive_frames(self.url, self.input_options, list(self.members), start, end, self.size,
-                                  self.max_side)
+            return ((frame, None) for frame in archive_frames(self.url, self.input_options, list(self.members), start,
+                                                              end, self.size, self.max_side))
         return video_frames(self.url, self.input_options, self.frame_pts, start, end, self.max_side, hwaccel,
                             self.colour)
 
@@ -116,23 +118,24 @@ class SegmentActor(StylizeActor):
             local = os.path.join(folder, "segment.mp4")
             writer = VideoWriter(local, job.fps, self.encoder, stamp, job.colour)
 
-            def encode(item: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
-                frames, stylized = item
+            def encode(item: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]) -> None:
+                frames, stylized, fractions = item
                 smoothed = stabilise(frames, stylized)
                 meters["flicker_in"].add(frames)
                 meters["flicker_raw"].add(stylized)
                 if meters["flicker_out"] is not meters["flicker_raw"]:
                     meters["flicker_out"].add(smoothed)
-                writer.write(smoothed)
+                writer.write(smoothed, fractions)
 
             decoder = _Worker(lambda: frame_chunks(job.frames(start, end, self.hwaccel), self.max_batch), decoded, stop)
             encoder = _Worker(lambda: _drain(styled, stop), None, stop, consume=encode)
             try:
-                for frames in _drain(decoded, stop):
+                for chunk in _drain(decoded, stop):
+                    frames = [frame for frame, _ in chunk]
                     with self.model_turn:
                         out = [image for k in range(0, len(frames), self.max_batch)
                                for image in self.model(_batch(frames[k : k + self.max_batch]))]
-                    _put(styled, (frames, out), stop)
+                    _put(styled, (frames, out, [fraction for _, fraction in chunk]), stop)
                 _put(styled, _END, stop)
                 encoder.join()
             finally:
@@ -181,13 +184,13 @@ class _Worker:
             raise self.error
 
 
-def frame_chunks(frames: Iterator[np.ndarray], model_batch: int) -> Iterator[list[np.ndarray]]:
-    """Frames in lists of CHUNK_FRAMES, fewer where that passes CHUNK_BYTES (large frames), at
-    least a model batch (a GPU's batch is not split to save memory)."""
-    chunk: list[np.ndarray] = []
+def frame_chunks(frames: Iterator[Decoded], model_batch: int) -> Iterator[list[Decoded]]:
+    """Decoded frames in lists of CHUNK_FRAMES, fewer where that passes CHUNK_BYTES (large frames),
+    at least a model batch (a GPU's batch is not split to save memory)."""
+    chunk: list[Decoded] = []
     for frame in frames:
         if not chunk:
-            size = max(model_batch, min(CHUNK_FRAMES, CHUNK_BYTES // frame.nbytes), 1)
+            size = max(model_batch, min(CHUNK_FRAMES, CHUNK_BYTES // frame[0].nbytes), 1)
         chunk.append(frame)
         if len(chunk) == size:
             yield chunk

@@ -2,6 +2,7 @@
 frame-exact (a video seeked to the keyframe before it, or frame-archive members), encode."""
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,7 +17,7 @@ from pipeline.archives import ArchiveError, ArchiveReader, list_members
 from pipeline.codecs import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from pipeline.storage import filesystem
 from pipeline.video.codec_choice import Encoder
-from pipeline.video.orientation import clockwise_turn, displayed_rgb
+from pipeline.video.orientation import clockwise_turn, upright
 from pipeline.video.colour import VideoColour
 from pipeline.video.colour_plan import ColourPlan
 
@@ -166,10 +167,11 @@ def plan_segments(info: VideoInfo, seconds: float) -> list[tuple[int, int]]:
 
 def video_frames(url: str, storage_options: Mapping[str, Any], frame_pts: tuple[int, ...], start: int, end: int,
                  max_side: int, hwaccel: HWAccel | None = None,
-                 colour: ColourPlan | None = None) -> Iterator[np.ndarray]:
-    """Frames [start, end) of a video as RGB uint8 arrays as `colour` has the model see them, in
-    order, frame-exact: the decoder (on the device when `hwaccel` says so) seeks to the keyframe
-    before `start`; earlier frames are dropped."""
+                 colour: ColourPlan | None = None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Frames [start, end) of a video, in order, frame-exact, as (RGB uint8 as `colour` has the
+    model see it, the fraction rounding took off where the output is deeper: `ColourPlan.picture`),
+    upright: the decoder (on the device when `hwaccel` says so) seeks to the keyframe before
+    `start`; earlier frames are dropped. A frame shrunk to `max_side` keeps no fraction."""
     wanted = frame_pts[start:end]
     fs, path = filesystem(url, storage_options)
     with fs.open(path, "rb") as f, av.open(f, hwaccel=hwaccel) as container:
@@ -182,7 +184,11 @@ def video_frames(url: str, storage_options: Mapping[str, Any], frame_pts: tuple[
                 continue  # before the cut (or before a frame the probe saw: never kept twice)
             if frame.pts != wanted[index]:
                 raise ValueError(f"frame {start + index} (pts {wanted[index]}) is missing from the stream")
-            yield _fit(_even(displayed_rgb(frame, colour)), max_side)  # upright 8-bit RGB, whatever the pixel format
+            rgb, fraction = (colour or ColourPlan.of_frame(frame)).picture(frame)  # 8-bit, whatever the format
+            turn = clockwise_turn(frame)
+            rgb = _even(upright(rgb, turn))
+            fitted = _fit(rgb, max_side)
+            yield fitted, (_even(upright(fraction, turn)) if fraction is not None and fitted is rgb else None)
             index += 1
             if index == len(wanted):
                 return
@@ -232,7 +238,9 @@ class VideoWriter:
         self.container: av.container.OutputContainer | None = None
         self.count = 0
 
-    def write(self, frames: Sequence[np.ndarray]) -> None:
+    def write(self, frames: Sequence[np.ndarray], fractions: Sequence[np.ndarray | None] = ()) -> None:
+        """Append `frames` (RGB uint8), each with its input's `fractions` where `ColourPlan.picture`
+        kept them."""
         output = self.colour.output
         planar = "yuv420p10le" if output.bits > 8 else "yuv420p"
         if self.container is None:
@@ -244,8 +252,8 @@ class VideoWriter:
             self.stream.pix_fmt = self.encoder.pixel_format(output.bits)
             self.stream.options = dict(self.encoder.options)
             output.tag(self.stream.codec_context)
-        for array in frames:
-            frame = av.VideoFrame.from_ndarray(self.colour.yuv(array), format=planar)
+        for array, fraction in itertools.zip_longest(frames, fractions[: len(frames)]):
+            frame = av.VideoFrame.from_ndarray(self.colour.yuv(array, fraction), format=planar)
             if self.stream.pix_fmt != planar:  # NVENC's semi-planar layouts: a copy, no conversion
                 frame = frame.reformat(format=self.stream.pix_fmt)
             frame.pts = self.count

@@ -82,17 +82,21 @@ class ToneMap:
 
     def to_sdr(self, frame: av.VideoFrame) -> np.ndarray:
         """An HDR frame as (H, W, 3) uint8 SDR BT.709 RGB, as an SDR display should show it."""
+        return np.rint(self.to_sdr_float(frame)).astype(np.uint8)
+
+    def to_sdr_float(self, frame: av.VideoFrame) -> np.ndarray:
+        """`to_sdr` unrounded: float32 on the 0-255 scale."""
         light = self._display_light(frame_rgb_float(frame) / 255)  # nits, BT.2020
         largest = np.maximum(light.max(axis=2), 1e-6)
         inputs, outputs = _eetf_table(self.peak)
         light *= (np.interp(largest, inputs, outputs) / largest / REFERENCE_WHITE)[..., None].astype(np.float32)
         sdr = np.clip(cv2.transform(light, BT2020_TO_BT709), 0, 1)
-        return np.rint(255 * np.power(sdr, 1 / SDR_GAMMA)).astype(np.uint8)
+        return 255 * np.power(sdr, 1 / SDR_GAMMA)
 
     def to_hdr(self, rgb: np.ndarray) -> np.ndarray:
-        """An SDR BT.709 RGB picture (uint8) back to the stream's HDR: (H, W, 3) float32 non-linear
-        BT.2020 RGB on the 0-255 scale, as `colour.rgb_to_yuv` takes it."""
-        light = cv2.transform(np.power(rgb.astype(np.float32) / 255, SDR_GAMMA), BT709_TO_BT2020)
+        """An SDR BT.709 RGB picture (uint8, or float on the 0-255 scale) back to the stream's HDR:
+        (H, W, 3) float32 non-linear BT.2020 RGB on the 0-255 scale, as `colour.rgb_to_yuv` takes it."""
+        light = cv2.transform(np.power(np.clip(rgb.astype(np.float32) / 255, 0, 1), SDR_GAMMA), BT709_TO_BT2020)
         light = np.maximum(light, 0)  # BT.709 lies inside BT.2020: rounding only
         largest = np.maximum(light.max(axis=2), 1e-6)
         inputs, outputs = _eetf_table(self.peak)
