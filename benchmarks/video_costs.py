@@ -3,8 +3,8 @@ frame (all threads of this process), over the same generated clip that bench_vid
 
     python benchmarks/video_costs.py --size 1920x1080 --frames 96
 
-Steps: decode (PyAV, frame threads as the pipeline sets them), YUV to RGB (swscale, as the decode
-step does), the null model (the `onnx` operator's conversions and an identity graph, a frame a
+Steps: decode (PyAV, frame threads as the pipeline sets them), YUV to RGB (the pipeline's `frame_rgb`,
+and swscale's for comparison), the null model (the `onnx` operator's conversions and an identity graph, a frame a
 call as on a CPU actor), RGB to YUV (the pipeline's `rgb_to_yuv`, and swscale's for
 comparison), libx264 encode of YUV frames with the pipeline's options (crf 18 preset medium, no
 B-frames), and of the decoded frames themselves, with and without the source's picture types (see
@@ -29,7 +29,7 @@ from null_model import identity_model
 from operators.registry import get_operator
 from pipeline.inference import keep_freed_memory
 from pipeline.video.codec_choice import Encoder
-from pipeline.video.colour import VideoColour, rgb_to_yuv
+from pipeline.video.colour import VideoColour, frame_rgb, rgb_to_yuv
 
 
 def cpu_seconds() -> float:
@@ -98,7 +98,9 @@ def main() -> None:
         n, repeat = len(frames), args.repeat
         steps = {
             "decode": per_frame(decode, n, repeat),
-            "YUV to RGB (swscale)": per_frame(lambda: [f.to_ndarray(format="rgb24") for f in frames], n, repeat),
+            "YUV to RGB (frame_rgb)": per_frame(lambda: [frame_rgb(f) for f in frames], n, repeat),
+            "YUV to RGB (swscale, for comparison)": per_frame(lambda: [f.to_ndarray(format="rgb24") for f in frames],
+                                                              n, repeat),
             "null model (a frame a call)": per_frame(lambda: [model(image[None]) for image in rgb], n, repeat),
             "RGB to YUV (rgb_to_yuv)": per_frame(lambda: [rgb_to_yuv(image, VideoColour()) for image in rgb], n, repeat),
             "RGB to YUV (swscale, for comparison)": per_frame(
