@@ -8,8 +8,9 @@ Held-out pages (`pipeline/training/eval_pages.py`): typed in three faces no trai
 noise, JPEG), each page one kind of line: lower-case prose, capitals and digits, punctuation.
 Each page goes through the handwriting operator whole, as `stylebatch convert` runs it; the
 figure is Tesseract's character error rate (CER) of the output over the CER of the same text set
-in the hand font on the same layout. The real photographed page (scikit-image's `page`) is held
-to the CER of the photo itself. Grey paper: share of the paper away from the ink that is not white.
+in the hand font on the same layout (small print, prose at 12-18 px photographed at that size:
+the hand font at the size the operator writes it, enlarged). The real photographed page
+(scikit-image's `page`, at its own size) is held to the CER of the photo itself. Grey paper: share of the paper away from the ink that is not white.
 """
 from __future__ import annotations
 
@@ -22,7 +23,16 @@ from PIL import Image
 
 from operators.handwriting import HandwritingStylizer, LineConverter, UNetGenerator, shipped_checkpoint
 from operators.weights import load_into, load_state_dict
-from pipeline.training.eval_pages import EVAL_FONTS, EVAL_KINDS, GOALS, PHOTO_TEXT, eval_page, photo_page
+from pipeline.training.eval_pages import (
+    EVAL_FONTS,
+    EVAL_KINDS,
+    GOALS,
+    PHOTO_TEXT,
+    SMALL_PRINT_SIZES,
+    eval_page,
+    photo_page,
+    small_print_page,
+)
 from pipeline.training.handwriting import heldout_l1
 from pipeline.training.legibility import character_errors, grey_paper, read_text
 from pipeline.training.line_shards import decode_png, shard_table
@@ -55,6 +65,18 @@ def legibility(stylizer: HandwritingStylizer, seed: int, pages: int) -> tuple[di
                         counts[key][name][1] += length
                 if index == 0 and list(EVAL_FONTS).index(face) == EVAL_KINDS.index(kind):  # one face per kind
                     kept.append((kind, page.typed, ours))
+    for face in EVAL_FONTS:
+        for index in range(len(SMALL_PRINT_SIZES) * pages):  # each size `pages` times
+            page = small_print_page(seed, face, index)
+            size = SMALL_PRINT_SIZES[index % len(SMALL_PRINT_SIZES)]
+            ours = stylizer.page(page.typed)
+            for name, image in (("typed", page.typed), ("hand_font", page.hand), ("ours", ours)):
+                edits, length = character_errors(page.text, read_text(image))
+                for key in ((face, "small_print"), ("all", "small_print"), (f"{size}px", "small_print")):
+                    counts[key][name][0] += edits
+                    counts[key][name][1] += length
+            if index == 1 and face == "serif":
+                kept.append(("small_print", page.typed, ours))
     rows = {}
     for (face, kind), by_name in counts.items():
         cer = {name: edits / max(length, 1) for name, (edits, length) in by_name.items()}
@@ -71,14 +93,16 @@ def legibility(stylizer: HandwritingStylizer, seed: int, pages: int) -> tuple[di
 
 def before_after_sheet(kept: list, crop: tuple[int, int, int, int] = (60, 360, 60, 960)) -> Image.Image:
     """Typed | ours side by side: the top lines of one page of each kind (rows and columns `crop`),
-    then the whole photographed page."""
+    then a whole small-print page and the whole photographed page (theirs come out enlarged)."""
     top, bottom, left, right = crop
-    pairs = [(typed, ours) if kind == "photo" else (typed[top:bottom, left:right], ours[top:bottom, left:right])
-             for kind, typed, ours in kept]
+    pairs = [(typed, ours) if kind in ("photo", "small_print") else
+             (typed[top:bottom, left:right], ours[top:bottom, left:right]) for kind, typed, ours in kept]
     width = max(image.shape[1] for pair in pairs for image in pair)
     rows = []
     for pair in pairs:
-        cells = [np.pad(image, ((0, 0), (0, width - image.shape[1])), constant_values=255) for image in pair]
+        height = max(image.shape[0] for image in pair)
+        cells = [np.pad(image, ((0, height - image.shape[0]), (0, width - image.shape[1])), constant_values=255)
+                 for image in pair]
         rows.append(np.concatenate([cells[0], np.full((cells[0].shape[0], 8), 160, np.uint8), cells[1]], axis=1))
         rows.append(np.full((8, rows[-1].shape[1]), 160, np.uint8))
     return Image.fromarray(np.concatenate(rows[:-1]))
@@ -92,6 +116,11 @@ def table(rows: dict) -> str:
         row = rows[f"all/{kind}"]
         lines.append(f"| {kind} (3 faces) | {row['typed']:.3f} | {row['hand_font']:.3f} | {row['ours']:.3f} | "
                      f"{row['ratio']:.2f}x | {GOALS[kind]}x |")
+    for size in ("all", *(f"{size}px" for size in SMALL_PRINT_SIZES)):
+        row = rows[f"{size}/small_print"]
+        name = "12-18 px" if size == "all" else size
+        lines.append(f"| small print photographed at {name} (3 faces) | {row['typed']:.3f} | {row['hand_font']:.3f} | "
+                     f"{row['ours']:.3f} | {row['ratio']:.2f}x | {GOALS['small_print']}x |")
     photo = rows["photo"]
     lines.append(f"| photographed page | {photo['photo']:.3f} (the photo) | - | {photo['ours']:.3f} | "
                  f"{photo['ratio']:.2f}x the photo | {GOALS['photo']}x |")

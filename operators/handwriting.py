@@ -38,6 +38,8 @@ TYPED_ASCENT = 23.0
 TYPED_BASELINE = 45.0
 FRAGMENT = 0.5  # a "line" under this share of the page's median ascent is a fragment: it takes the median
 SHIPPED_CHECKPOINT = "handwriting-breip.pth"
+MAX_ENLARGEMENT = 4.0
+MIN_SIZE = 16  # type under this many rows from capital tops to baseline is enlarged to it (phone photos of books: 10-16)
 
 
 def down(in_channels: int, out_channels: int, norm: bool = True) -> nn.Sequential:
@@ -169,20 +171,39 @@ class HandwritingStylizer:
         net = UNetGenerator()
         load_into(net, load_state_dict(url, storage_options), url)
         self.convert_lines = LineConverter(net, device, int(options["tile"]))
+        self.min_size = float(options.get("min_size", MIN_SIZE))
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        """(N, H, W, 1) uint8 pages to (N, H, W, 1) uint8 pages."""
-        return np.stack([self.page(image[..., 0])[..., None] for image in images])
+    def __call__(self, images: np.ndarray) -> list[np.ndarray]:
+        """(N, H, W, 1) uint8 pages to N (H, W, 1) uint8 pages; a page of small type comes out
+        enlarged (see `page`), so the pages are a list."""
+        return [self.page(image[..., 0])[..., None] for image in images]
 
     def page(self, gray: np.ndarray) -> np.ndarray:
-        """One (H, W) page."""
+        """One (H, W) page. Where its body type is smaller than `min_size` (rows from capital tops
+        to the baseline), the page is enlarged first so that it is `min_size`: handwriting written
+        at the size of small print, 5-7 pixels of x-height, cannot be read, and the model reads
+        small print better enlarged. The result is then that much larger than the scan."""
+        upright, boxes, skew = self._lines(gray)
+        typical = float(np.median([box.ascent for box in boxes])) if boxes else self.min_size
+        if typical < self.min_size:
+            scale = min(self.min_size / typical, MAX_ENLARGEMENT)
+            gray = np.asarray(Image.fromarray(gray).resize((round(gray.shape[1] * scale), round(gray.shape[0] * scale)),
+                                                           Image.LANCZOS))
+            upright, boxes, skew = self._lines(gray)
+        if not boxes:
+            return np.full(gray.shape, 255, np.uint8)
+        return self._write(upright, boxes, float(np.median([box.ascent for box in boxes])), skew)
+
+    @staticmethod
+    def _lines(gray: np.ndarray) -> tuple[np.ndarray, list[LineBox], float]:
+        """(the paper-normalised page turned upright, its text lines, the skew turned away)."""
         paper = normalise_paper(gray)
         skew = estimate_skew(ink_mask(paper))
         upright = rotate(paper, skew)
-        boxes = find_lines(ink_mask(upright))
-        if not boxes:
-            return np.full(gray.shape, 255, np.uint8)
-        typical = float(np.median([box.ascent for box in boxes]))
+        return upright, find_lines(ink_mask(upright)), skew
+
+    def _write(self, upright: np.ndarray, boxes: list[LineBox], typical: float, skew: float) -> np.ndarray:
+        """The lines found on the deskewed page written by the model, put back and turned back."""
         windows = [self._window(upright, box, TYPED_ASCENT / (box.ascent if box.ascent >= FRAGMENT * typical else typical))
                    for box in boxes]
         converted = self.convert_lines([line for line, _ in windows])
@@ -221,6 +242,8 @@ SPEC = OperatorSpec(
     options=(
         Option("weights", "", "generator .pth (default: the shipped model, trained on the Breip hand)", is_url=True),
         Option("tile", 1024, "lines wider than this (pixels at model height) run in overlapping tiles"),
+        Option("min_size", MIN_SIZE, "type smaller than this (pixels from capital tops to the baseline) is written "
+                                     "at this size, the page enlarged to fit; 0 keeps every page's size"),
     ),
     input_mode="L",
     method="feed-forward",

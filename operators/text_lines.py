@@ -62,6 +62,8 @@ def normalise_paper(gray: np.ndarray) -> np.ndarray:
     flat = gray.astype(np.float32) / np.maximum(paper_level(gray), 1.0) * 255.0
     paper = float(np.percentile(flat, 90))
     ink = float(np.percentile(flat, 0.5))
+    if paper - ink < 16:  # a few lines of small print on a large page: the darkest 0.05% is their ink
+        ink = float(np.percentile(flat, 0.05))
     if paper - ink < 16:  # a blank page or a flat image: nothing to stretch
         return np.full(gray.shape, 255.0, np.float32) if paper > 128 else flat
     return np.clip((flat - ink) * (255.0 / (paper - ink)), 0, 255)

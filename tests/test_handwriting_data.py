@@ -44,7 +44,7 @@ def test_pairs_share_height_width_and_ink_positions() -> None:
 def test_wide_hand_capitals_keep_to_their_cells_so_words_stay_apart() -> None:
     plain = Jitter(letter_spacing=0.0, word_spacing=1.0, size_scale=1.0, wobble_amplitude=0.0, wobble_period=300.0,
                    wobble_phase=0.0, glyph_shift=0.0, slant=0.0, stroke=2, ink=0, scan_blur=0.0, scan_noise=0.0,
-                   scan_scale=1.0)
+                   scan_scale=1.0, scan_quality=90)
     words = ["MWMW", "WOMB", "MEMO", "WWW"]
     _, hand = render_pair(" ".join(words), "LiberationSans-Regular.ttf", np.random.default_rng(0), jitter=plain)
     inked = (hand < 128).any(axis=0)

@@ -1,7 +1,8 @@
 """Legibility of the shipped handwriting model, read by Tesseract: held-out pages in unseen typed
 faces read within the goals of the same text set in the hand font (pooled over the three faces,
-on pages of a seed the evaluation never uses), the paper stays white, and the photographed page
-stays within its goal of the photo's own reading."""
+on pages of a seed the evaluation never uses), small print photographed at its own size too, the
+paper stays white, and the photographed page at its own size stays within its goal of the photo's
+own reading."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,15 @@ import pytest
 from conftest import needs_ocr
 
 from operators.handwriting import HandwritingStylizer, shipped_checkpoint
-from pipeline.training.eval_pages import EVAL_FONTS, EVAL_KINDS, GOALS, PHOTO_TEXT, eval_page, photo_page
+from pipeline.training.eval_pages import (
+    EVAL_FONTS,
+    EVAL_KINDS,
+    GOALS,
+    PHOTO_TEXT,
+    eval_page,
+    photo_page,
+    small_print_page,
+)
 from pipeline.training.legibility import character_error_rate, character_errors, grey_paper, read_text
 
 
@@ -35,13 +44,18 @@ def shipped() -> HandwritingStylizer:
 
 @pytest.mark.slow
 @needs_ocr
-@pytest.mark.parametrize("kind", EVAL_KINDS)
+@pytest.mark.parametrize("kind", (*EVAL_KINDS, "small_print"))
 def test_shipped_model_reads_nearly_as_well_as_the_hand_font(shipped: HandwritingStylizer, kind: str) -> None:
     ours, hand = [0, 0], [0, 0]
-    for face in EVAL_FONTS:
-        page = eval_page(seed=1234, face=face, kind=kind, index=0, lines=6)  # a seed the evaluation never uses
+    # a seed the evaluation never uses; small print at 16 and 18 px (x-height 7-9 px: at 12-14 px the
+    # goal is not met yet, docs/handwriting-model.md)
+    pages = ([small_print_page(seed=1234, face=face, index=index, lines=6) for face in EVAL_FONTS for index in (2, 3)]
+             if kind == "small_print" else [eval_page(seed=1234, face=face, kind=kind, index=0, lines=6)
+                                            for face in EVAL_FONTS])
+    for page in pages:
         output = shipped.page(page.typed)
-        assert grey_paper(output) < 0.001  # white paper away from the ink
+        # white paper away from the ink (photographed small print leaves a few faint specks)
+        assert grey_paper(output) < (0.005 if kind == "small_print" else 0.001)
         for pooled, image in ((ours, output), (hand, page.hand)):
             edits, length = character_errors(page.text, read_text(image))
             pooled[0] += edits

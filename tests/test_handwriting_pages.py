@@ -1,4 +1,5 @@
-"""Page scans: skew estimate, line finding, and the operator reassembling a page at its size."""
+"""Page scans: skew estimate, line finding, and the operator reassembling a page at its size (small
+print: enlarged, so that it is written at a legible size)."""
 from __future__ import annotations
 
 import numpy as np
@@ -75,10 +76,23 @@ def random_generator_weights(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_page_keeps_size_and_margins(random_generator_weights: str) -> None:
     scan = page(TYPED_FONTS["heldout"][0], 8, 28, 0.8)
     stylize = HandwritingStylizer({"weights": random_generator_weights, "tile": 1024}, "cpu", {})
-    out = stylize(scan[None, ..., None])[0, ..., 0]
+    out = stylize(scan[None, ..., None])[0][..., 0]
     assert out.shape == scan.shape and out.dtype == np.uint8
     ink_rows = np.flatnonzero((normalise_paper(scan) < 128).any(axis=1))
     # Outside the band of text lines (plus a line's height), the page stays white paper.
     margin = 60
     assert (out[: ink_rows[0] - margin] == 255).all()
     assert (out[ink_rows[-1] + margin :] == 255).all()
+
+
+@pytest.mark.parametrize("min_size", [20, 0])
+def test_small_print_is_written_enlarged(random_generator_weights: str, min_size: int) -> None:
+    """12-px type (capitals about 9 rows high) comes out at `min_size` rows, the page enlarged as
+    much; `min_size=0` keeps the page's size."""
+    scan = page(TYPED_FONTS["heldout"][0], 8, 12, 0.0)
+    stylize = HandwritingStylizer({"weights": random_generator_weights, "tile": 1024, "min_size": min_size}, "cpu", {})
+    out = stylize(scan[None, ..., None])[0][..., 0]
+    typical = float(np.median([box.ascent for box in find_lines(ink_mask(normalise_paper(scan)))]))
+    scale = min_size / typical if min_size else 1.0
+    assert scale > 1.8 or not min_size
+    assert out.shape == (round(scan.shape[0] * scale), round(scan.shape[1] * scale))

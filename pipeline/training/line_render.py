@@ -12,6 +12,7 @@ and ink tone vary in the handwriting only; the typed side gets scan blur and noi
 from __future__ import annotations
 
 import functools
+import io
 import os
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from operators.handwriting import LINE_HEIGHT
 BASELINE = 46  # pixels from the top of a 64-pixel line
 TYPED_SIZE = 30  # typed font size at LINE_HEIGHT: capitals ~21 px, descenders to ~54 px
 SUPERSAMPLE = 2
+SMALL_PRINT_SHARE = 0.4  # typed lines rendered as photographed small print (x-height 4-11 px), enlarged to model size
 
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", os.path.expanduser("~/.fonts"))
 WORDS_FILE = "/usr/share/dict/words"  # Debian's wamerican
@@ -159,6 +161,7 @@ class Jitter:
     scan_blur: float  # Gaussian blur radius on the typed rendering
     scan_noise: float  # standard deviation of noise on the typed rendering
     scan_scale: float  # the typed rendering taken down to this share of its size and back (1: untouched)
+    scan_quality: int  # JPEG quality of the small rendering (small print photographed by a phone)
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> "Jitter":
@@ -170,7 +173,8 @@ class Jitter:
             glyph_shift=float(rng.uniform(0.0, 0.6)), slant=float(rng.uniform(-0.1, 0.2)),
             stroke=int(rng.integers(0, 3)), ink=int(rng.integers(0, 50)),
             scan_blur=float(rng.uniform(0.0, 0.7)), scan_noise=float(rng.uniform(0.0, 6.0)),
-            scan_scale=float(rng.uniform(0.4, 0.75)) if rng.random() < 0.3 else 1.0,
+            scan_scale=float(rng.uniform(0.3, 0.75)) if rng.random() < SMALL_PRINT_SHARE else 1.0,
+            scan_quality=int(rng.integers(55, 90)),
         )
 
 
@@ -189,6 +193,19 @@ def _write_glyph(image: Image.Image, char: str, font: ImageFont.FreeTypeFont, an
     box = (round(anchor[0] - glyph.width / 2), round(anchor[1] + top))  # inside the line: cells lie 8 px in
     region = image.crop((*box, box[0] + glyph.width, box[1] + glyph.height))
     image.paste(ImageChops.darker(region, glyph), box)
+
+
+def _small_print(line: Image.Image, jitter: Jitter, rng: np.random.Generator) -> Image.Image:
+    """A typed line as small print photographed gives it: taken down to `scan_scale`, blurred, noisy
+    and JPEG-compressed at that size (a phone's photo of a page), enlarged back bicubically."""
+    small = line.resize((max(1, round(line.width * jitter.scan_scale)), round(line.height * jitter.scan_scale)),
+                        Image.BOX)
+    if jitter.scan_blur > 0.05:
+        small = small.filter(ImageFilter.GaussianBlur(jitter.scan_blur))
+    noisy = np.asarray(small, np.float32) + rng.normal(0.0, jitter.scan_noise, (small.height, small.width))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(noisy + 0.5, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=jitter.scan_quality)
+    return Image.open(buffer).convert("L").resize(line.size, Image.BICUBIC)
 
 
 def render_pair(text: str, typed_font: str, rng: np.random.Generator, hand_font: str = HAND_FONT,
@@ -223,11 +240,11 @@ def render_pair(text: str, typed_font: str, rng: np.random.Generator, hand_font:
     hand_image = hand_image.transform(size, Image.AFFINE, shear, resample=Image.BILINEAR, fillcolor=255)
     out_size = (width // s, LINE_HEIGHT)
     typed_line = typed_image.resize(out_size, Image.LANCZOS)
-    if jitter.scan_scale < 1.0:  # small print photographed or scanned at low resolution, enlarged to model height
-        small = (max(1, round(out_size[0] * jitter.scan_scale)), round(LINE_HEIGHT * jitter.scan_scale))
-        typed_line = typed_line.resize(small, Image.BOX).resize(out_size, Image.BICUBIC)
-    if jitter.scan_blur > 0.05:
-        typed_line = typed_line.filter(ImageFilter.GaussianBlur(jitter.scan_blur))
+    if jitter.scan_scale < 1.0:  # small print photographed at its own size: blur, noise and JPEG there, then
+        typed_line = _small_print(typed_line, jitter, rng)  # enlarged to model height, as the operator enlarges it
+    else:
+        if jitter.scan_blur > 0.05:
+            typed_line = typed_line.filter(ImageFilter.GaussianBlur(jitter.scan_blur))
     typed_array = np.asarray(typed_line, np.float32) + rng.normal(0.0, jitter.scan_noise, (LINE_HEIGHT, width // s))
     hand_array = np.asarray(hand_image.resize(out_size, Image.LANCZOS))
     return np.clip(typed_array + 0.5, 0, 255).astype(np.uint8), hand_array
