@@ -13,6 +13,7 @@ import numpy as np
 
 from pipeline.video.colour_plan import ColourPlan
 
+
 def clockwise_turn(frame: av.VideoFrame) -> int:
     """Degrees (0, 90, 180 or 270) to turn `frame` clockwise for display."""
     return round(-frame.rotation / 90) % 4 * 90
