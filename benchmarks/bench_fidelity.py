@@ -27,11 +27,11 @@ from PIL import Image, ImageCms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/icc.py: ICC profiles from primaries
 from icc import SPACES, profile
+from videos import colour_clip
 
 from pipeline.codecs import decode_image
 from pipeline.colour import SRGB
-from pipeline.video.colour import VideoColour, frame_rgb_float, rgb_to_yuv
-from pipeline.video.colour_plan import ColourPlan
+from pipeline.video.colour import VideoColour, frame_rgb_float
 from pipeline.video.tonemap import HLG, PQ
 
 FPS, SECONDS = 24, 2
@@ -60,22 +60,7 @@ def pictures(width: int, height: int) -> np.ndarray:
 
 def source_clip(path: Path, width: int, height: int, colour: VideoColour, tagged: bool) -> None:
     """The pictures in `colour` (an HDR one graded to HDR by the tone map's inverse), near-lossless."""
-    tone = ColourPlan(colour).tone
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS, options={"crf": "8", "preset": "veryfast"})
-        stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p10le" if colour.bits > 8 else "yuv420p"
-        if tagged:
-            colour.tag(stream.codec_context)
-        for t, rgb in enumerate(pictures(width, height)):
-            rgb = np.ascontiguousarray(rgb)
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv(tone.to_hdr(rgb) if tone else rgb, colour),
-                                               format=stream.pix_fmt)
-            if tagged:
-                colour.tag(frame)
-            frame.pts = t
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    colour_clip(path, pictures(width, height), colour, tagged, fps=FPS, crf=8, x264_params="")
 
 
 def transcode(source: Path, path: Path, codec: str) -> None:

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 from av.video.reformatter import ColorRange, Interpolation
-from videos import moving_pattern
+from videos import colour_clip, moving_pattern
 
 from pipeline.settings import ModelSettings
 from pipeline.video.colour import VideoColour, frame_rgb, rgb_to_yuv
@@ -154,26 +154,8 @@ def test_the_note_says_what_became_of_hdr() -> None:
 
 def tagged_clip(path: Path, width: int, height: int, colour: VideoColour, tagged: bool = True,
                 pictures: np.ndarray | None = None) -> Path:
-    """A clip of `pictures` (by default a moving pattern) whose YUV is in `colour`'s matrix, range
-    and depth, its stream tagged so (or not); an HDR one holds them graded to HDR by the tone map's
-    inverse."""
-    pictures = moving_pattern(24, width, height) if pictures is None else pictures
-    tone = ColourPlan(colour).tone
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=24, options={"crf": "12", "preset": "veryfast", "x264-params": "bframes=0"})
-        stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p10le" if colour.bits > 8 else "yuv420p"
-        if tagged:
-            colour.tag(stream.codec_context)
-        for t, rgb in enumerate(pictures):
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv(tone.to_hdr(rgb) if tone else rgb, colour),
-                                               format=stream.pix_fmt)
-            if tagged:
-                colour.tag(frame)
-            frame.pts = t
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return path
+    """A clip of `pictures` (by default a moving pattern) in `colour`, tagged so (or not)."""
+    return colour_clip(path, moving_pattern(24, width, height) if pictures is None else pictures, colour, tagged)
 
 
 def frames_and_tags(path: Path) -> tuple[np.ndarray, tuple[int, int, int, int], str, str]:

@@ -7,6 +7,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from pipeline.video.colour import VideoColour, rgb_to_yuv
+from pipeline.video.colour_plan import ColourPlan
+
 
 def moving_pattern(frames: int, width: int, height: int, seed: int = 0) -> np.ndarray:
     """(T, H, W, 3) uint8: a textured square sliding over a gradient."""
@@ -106,4 +109,28 @@ def make_shots_video(path: Path, colours: list[tuple[int, int, int]], frames_per
         out.mux(video.encode(None))
         if captions is not None:
             mux_subtitles(out, captions, subtitles)
+    return path
+
+
+def colour_clip(path: Path, pictures: np.ndarray, colour: VideoColour, tagged: bool = True, fps: int = 24,
+                crf: int = 12, x264_params: str = "bframes=0") -> Path:
+    """A clip of RGB `pictures` whose YUV is in `colour`'s matrix, range and depth, its stream tagged
+    so (or not); an HDR one holds them graded to HDR by the tone map's inverse. x264 at `crf`."""
+    tone = ColourPlan(colour).tone
+    options = {"crf": str(crf), "preset": "veryfast"} | ({"x264-params": x264_params} if x264_params else {})
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options=options)
+        stream.width, stream.height = pictures.shape[2], pictures.shape[1]
+        stream.pix_fmt = "yuv420p10le" if colour.bits > 8 else "yuv420p"
+        if tagged:
+            colour.tag(stream.codec_context)
+        for t, rgb in enumerate(pictures):
+            rgb = np.ascontiguousarray(rgb)
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv(tone.to_hdr(rgb) if tone else rgb, colour),
+                                               format=stream.pix_fmt)
+            if tagged:
+                colour.tag(frame)
+            frame.pts = t
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
     return path
