@@ -14,6 +14,7 @@ from videos import colour_clip, moving_pattern
 from pipeline.settings import ModelSettings
 from pipeline.video.colour import VideoColour, frame_rgb, rgb_to_yuv
 from pipeline.video.colour_plan import ColourPlan
+from pipeline.video.hdr_light import HdrLight
 from pipeline.video.run import VideoConfig, convert_video
 from pipeline.video.tonemap import HLG, PQ, REFERENCE_WHITE, ToneMap, nits_to_pq
 
@@ -145,6 +146,42 @@ def test_hlg_reference_white_is_near_sdr_white() -> None:
     assert list(levels) == sorted(levels) and levels[2] >= 220 and levels[3] >= 254 and levels[0] <= 80, levels
 
 
+GRADED = HdrLight(primaries=((0.68, 0.32), (0.265, 0.69), (0.15, 0.06), (0.3127, 0.329)), min_nits=0.005,
+                  max_nits=1000.0, max_cll=1000, max_fall=400)  # a P3 mastering display, HDR10's usual grade
+
+
+def x264_light(light: HdrLight) -> str:
+    """`x264-params` writing `light` as x265 would (x264 names the two options otherwise)."""
+    params = light.x265_params().replace("hdr10=1:", "bframes=0:")
+    return params.replace("master-display", "mastering-display").replace("max-cll", "cll")
+
+
+def test_pq_highlights_are_mapped_from_the_streams_own_peak() -> None:
+    """MaxCLL (else the mastering peak, else 1000 nits) is where the tone map starts: a 4000-nit
+    grade keeps its 1000-nit highlights below white instead of clipping them; HLG is mapped for
+    its nominal 1000-nit display whatever the stream says."""
+    assert ColourPlan(PQ_10, light=HdrLight(max_nits=4000, max_cll=2000)).tone.peak == 2000
+    assert ColourPlan(PQ_10, light=HdrLight(max_nits=4000)).tone.peak == 4000
+    assert ColourPlan(PQ_10).tone.peak == ColourPlan(HLG_10, light=GRADED).tone.peak == 1000
+    signals = [float(nits_to_pq(np.float64(n))) for n in (REFERENCE_WHITE, 1000, 4000)]
+    levels = ColourPlan(PQ_10, light=HdrLight(max_nits=4000)).tone.to_sdr(grey_patches(signals, PQ_10))[4, 4::8, 1]
+    assert levels[0] >= 200 and levels[1] <= 251 and levels[2] >= 254, levels  # at a 1000-nit peak: 1000 is 255
+
+
+def test_hdr10_light_levels_are_read_and_written_as_x265_takes_them(tmp_path: Path) -> None:
+    """The mastering display and MaxCLL/MaxFALL in a stream's SEI come back as they were given,
+    and `x265_params` writes them in x265's units (what a kept-HDR output carries)."""
+    params = GRADED.x265_params()
+    assert params == ("hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
+                      "L(10000000,50):max-cll=1000,400")
+    clip = colour_clip(tmp_path / "graded.mp4", smooth_picture(64, 96)[None].repeat(2, axis=0), PQ_10,
+                       x264_params=x264_light(GRADED))
+    with av.open(str(clip)) as container:
+        assert HdrLight.of_frame(next(container.decode(video=0))) == GRADED
+    assert HdrLight().x265_params() == "" and HdrLight().peak == 1000
+    assert "MaxCLL 1000" in ColourPlan(PQ_10, light=GRADED).describe()
+
+
 def test_the_note_says_what_became_of_hdr() -> None:
     assert "tone-mapped to SDR BT.709" in ColourPlan(PQ_10).describe()
     assert "kept as 10-bit HDR" in ColourPlan(HLG_10, "keep").describe()
@@ -207,7 +244,7 @@ def test_hdr_is_tone_mapped_to_sdr_or_kept(ray_cluster, tmp_path: Path, transfer
     --hdr keep: 10-bit HEVC with the input's tags, the input's signal."""
     colour = VideoColour("bt2020", primaries=9, transfer=transfer, bits=10)
     graded = np.stack([np.roll(smooth_picture(128, 192), 4 * t, axis=1) for t in range(12)])
-    source = tagged_clip(tmp_path / "in.mp4", 192, 128, colour, pictures=graded)
+    source = colour_clip(tmp_path / "in.mp4", graded, colour, x264_params=x264_light(GRADED))
     result = identity_run(source, tmp_path / "sdr.mp4")
     assert "tone-mapped to SDR BT.709" in result.note
     sdr, tags, pix_fmt, codec = frames_and_tags(tmp_path / "sdr.mp4")
@@ -217,6 +254,8 @@ def test_hdr_is_tone_mapped_to_sdr_or_kept(ray_cluster, tmp_path: Path, transfer
     assert "kept as 10-bit HDR" in result.note
     hdr, tags, pix_fmt, codec = frames_and_tags(tmp_path / "hdr.mp4")
     assert (tags, pix_fmt, codec) == ((9, 1, 9, transfer), "yuv420p10le", "hevc")
+    with av.open(str(tmp_path / "hdr.mp4")) as container:  # the mastering display and light levels carried
+        assert HdrLight.of_frame(next(container.decode(video=0))) == GRADED
     before, *_ = frames_and_tags(source)
     assert np.abs((hdr - before).reshape(-1, 3).mean(axis=0)).max() < 0.5
 

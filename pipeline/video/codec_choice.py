@@ -8,6 +8,8 @@ from fractions import Fraction
 import av
 from av.codec.hwaccel import HWAccel, hwdevices_available
 
+from pipeline.video.hdr_light import HdrLight
+
 ENCODERS = ("auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc")
 DECODERS = ("auto", "cpu", "cuda")
 NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p4", "fast": "p4",
@@ -35,6 +37,14 @@ class Encoder:
         params = "x265-params" if name == "libx265" else "x264-params"  # chroma sited as `colour.rgb_to_yuv` makes it
         return cls(name, {"crf": str(crf), "preset": preset,
                           params: "bframes=0:chromaloc=1" + (":log-level=error" if name == "libx265" else "")})
+
+    def carrying(self, light: HdrLight) -> Encoder:
+        """This encoder writing `light` (HDR10's static metadata) into the stream: x265 does; NVENC's
+        HEVC takes it only as frame side data, which PyAV cannot attach, so its output goes without."""
+        extra = light.x265_params() if self.name == "libx265" else ""
+        if not extra:
+            return self
+        return Encoder(self.name, {**self.options, "x265-params": f"{self.options['x265-params']}:{extra}"})
 
 
 def opens(name: str) -> bool:

@@ -17,7 +17,8 @@ import numpy as np
 
 from operators.errors import ConfigError
 from pipeline.video.colour import VideoColour, frame_rgb, frame_rgb_float, rgb_to_yuv
-from pipeline.video.tonemap import HLG, PQ, ToneMap
+from pipeline.video.hdr_light import HdrLight
+from pipeline.video.tonemap import DEFAULT_PEAK, HLG, PQ, ToneMap
 
 HDR_MODES = ("tonemap", "keep")
 HDR_NAMES = {PQ: "PQ", HLG: "HLG"}
@@ -30,6 +31,7 @@ class ColourPlan:
 
     source: VideoColour = VideoColour()
     hdr: str = "tonemap"
+    light: HdrLight = HdrLight()  # HDR10's static metadata: the tone map's peak, and what a kept HDR output carries
 
     def __post_init__(self) -> None:
         if self.hdr not in HDR_MODES:
@@ -46,7 +48,9 @@ class ColourPlan:
 
     @property
     def tone(self) -> ToneMap | None:
-        return ToneMap(self.source.transfer) if self.is_hdr else None
+        if not self.is_hdr:
+            return None  # HLG is mapped for its nominal 1000-nit display; PQ from the brightest light the stream holds
+        return ToneMap(self.source.transfer, self.light.peak if self.source.transfer == PQ else DEFAULT_PEAK)
 
     @property
     def keeps_hdr(self) -> bool:
@@ -90,8 +94,9 @@ class ColourPlan:
         source = self.source.describe()
         if not self.is_hdr:
             return f"{source}; the output is encoded and tagged so"
-        hdr = f"HDR ({HDR_NAMES[self.source.transfer]}, {source})"
+        hdr = f"HDR ({', '.join(filter(None, (HDR_NAMES[self.source.transfer], source, self.light.describe())))})"
         if self.keeps_hdr:
             return (f"{hdr} tone-mapped to SDR for the model, its output mapped back and kept as 10-bit HDR "
-                    "with the input's tags")
+                    "with the input's tags" + (" and light levels (x265 writes them, NVENC does not)"
+                                                   if self.light.x265_params() else ""))
         return f"{hdr} tone-mapped to SDR BT.709 (8-bit, tagged so); --hdr keep keeps HDR"

@@ -85,7 +85,7 @@ def convert_video(cfg: VideoConfig) -> RunResult:
     ColourPlan(hdr=cfg.hdr)  # a wrong --hdr is said before the probe
     check_output_container(plan.output, cfg.encoder, ())
     info, frames_from = _probe_source(cfg, plan)
-    colour = ColourPlan(info.colour, cfg.hdr)
+    colour = ColourPlan(info.colour, cfg.hdr, info.light)
     codec = "hevc" if colour.keeps_hdr and cfg.encoder == "auto" else None
     for stream in check_output_container(plan.output, cfg.encoder, info.carried, codec):
         log.info("OUTPUT's container cannot hold the input's %s stream: the output leaves it out", stream)

@@ -20,6 +20,7 @@ from pipeline.video.codec_choice import Encoder
 from pipeline.video.orientation import clockwise_turn, upright
 from pipeline.video.colour import VideoColour
 from pipeline.video.colour_plan import ColourPlan
+from pipeline.video.hdr_light import HdrLight
 
 STAMP_TAG = "comment"  # the container tag that carries a segment's stamp
 
@@ -37,6 +38,7 @@ class VideoInfo:
     has_audio: bool
     carried: tuple[tuple[str, str], ...] = ()  # (kind, codec) of the sound and subtitle streams a join copies
     colour: VideoColour = VideoColour()
+    light: HdrLight = HdrLight()  # an HDR stream's mastering display and light levels, as its first frame says
 
     @property
     def frames(self) -> int:
@@ -84,6 +86,7 @@ def probe(url: str, storage_options: Mapping[str, Any]) -> VideoInfo:
             carried=tuple((s.type, s.codec_context.name) for s in (*container.streams.audio, *container.streams.subtitles)
                           if s.codec_context is not None),
             colour=VideoColour.of_frame(first) if first else _stream_colour(stream.codec_context),
+            light=HdrLight.of_frame(first) if first else HdrLight(),
         )
 
 
@@ -250,7 +253,8 @@ class VideoWriter:
             self.stream = self.container.add_stream(self.encoder.name, rate=self.fps)
             self.stream.height, self.stream.width = frames[0].shape[:2]
             self.stream.pix_fmt = self.encoder.pixel_format(output.bits)
-            self.stream.options = dict(self.encoder.options)
+            self.stream.options = dict(self.encoder.carrying(self.colour.light).options if self.colour.keeps_hdr
+                                       else self.encoder.options)
             output.tag(self.stream.codec_context)
         for array, fraction in itertools.zip_longest(frames, fractions[: len(frames)]):
             frame = av.VideoFrame.from_ndarray(self.colour.yuv(array, fraction), format=planar)
