@@ -13,6 +13,8 @@ COMMANDS = {  # name: (module, summary)
     "operators": ("jobs.operators", "list operators, their options and presets"),
     "styles": ("jobs.styles", "a gallery of the bundled model's 26 styles on one photo, with their numbers"),
     "convert": ("jobs.convert", "stylize every image under INPUT into OUTPUT"),
+    "plan": ("jobs.plan", "what convert would do with the same flags, and about how long it would take; writes nothing"),
+    "preview": ("jobs.preview", "a few inputs in every variant on one HTML page and a contact sheet, to choose a style"),
     "video": ("jobs.video", "stylize a whole video in parallel segments, keeping its sound"),
     "comic": ("jobs.comic", "turn a video into stylized comic pages (PNG + PDF)"),
     "train": ("jobs.train", "train a model on Ray Train (fast-nst, handwriting)"),

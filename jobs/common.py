@@ -11,6 +11,7 @@ from jobs.console import CONSOLE, set_up
 from pipeline.runs.lifecycle import RunAborted, RunInterrupted, RunResult, stop_on_signals
 from pipeline.settings import CPU_ACTORS_MAX, DEFAULT_MAX_RETRIES, ModelSettings, PoolSettings, RunRequest
 from pipeline.storage import parse_storage_options
+from pipeline.variants import Variant
 
 USAGE_ERROR = 2
 RUN_ABORTED = 3
@@ -35,6 +36,15 @@ def add_wait_argument(parser: argparse.ArgumentParser) -> None:
     """--wait: queue behind a run that holds OUTPUT instead of exiting with status 2."""
     parser.add_argument("--wait", action="store_true",
                         help="if another run holds OUTPUT, wait for it to finish (or for its lease to expire)")
+
+
+def add_variant_argument(parser: argparse.ArgumentParser) -> None:
+    """--variant NAME:KEY=VALUE,..., repeatable: several styles in one pass."""
+    parser.add_argument("--variant", dest="variants", action="append", default=[], type=Variant.parse,
+                        metavar="NAME:KEY=VALUE[,KEY=VALUE...]",
+                        help="a style to write, its options over --set, to OUTPUT/NAME/; repeatable (e.g. --variant "
+                             "hayao:preset=hayao --variant paprika:preset=paprika): each input is read and decoded "
+                             "once for all of them")
 
 
 def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
@@ -100,8 +110,8 @@ def config_of(config: type[C], args: argparse.Namespace) -> C:
     flags, every other field from the flag of the same name."""
     request = {"input": args.input, "output": args.output, "model": model_settings(args), "pool": pool_settings(args),
                "storage_options": storage_options(args)}
-    own = {f.name: getattr(args, f.name) for f in dataclasses.fields(config)
-           if f.name not in request and hasattr(args, f.name)}
+    own = {f.name: tuple(value) if isinstance(value := getattr(args, f.name), list) else value
+           for f in dataclasses.fields(config) if f.name not in request and hasattr(args, f.name)}
     return config(**request, **own)
 
 

@@ -3,7 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import add_run_arguments, add_wait_argument, config_of, module_main, report, run_command
+from jobs.common import (
+    add_run_arguments,
+    add_variant_argument,
+    add_wait_argument,
+    config_of,
+    module_main,
+    report,
+    run_command,
+)
 from pipeline.archives import DEFAULT_MAX_MEMBER_BYTES
 from pipeline.codecs import DEFAULT_DECODE_SECONDS, DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.metadata import KEEP
@@ -30,6 +38,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="convert again what earlier runs converted with the same config")
     parser.add_argument("--limit", type=int, help="convert at most N inputs")
+    add_variant_argument(parser)
     parser.add_argument("--archive", action="store_true",
                         help="write one archive OUTPUT (.zip or .tar) instead of a prefix; "
                              "OUTPUT.work/ keeps the images and manifests for resuming")

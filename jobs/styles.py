@@ -9,16 +9,17 @@ import html
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from jobs.common import module_main, run_command
 from jobs.demo import sample_dir
 from operators.onnx_model import MULTISTYLE26_DEFAULT
 from operators.registry import get_operator
 from pipeline.codecs import decode_image
+from pipeline.report.sheet import contact_sheet
 
 STYLES = 26
-TILE, LABEL, COLUMNS = 256, 30, 6
+TILE, COLUMNS = 256, 6
 
 
 def stylized(photo: np.ndarray) -> list[np.ndarray]:
@@ -33,19 +34,8 @@ def stylized(photo: np.ndarray) -> list[np.ndarray]:
 
 def sheet(pictures: list[np.ndarray]) -> Image.Image:
     """The pictures in a grid, each under its style number (the default marked)."""
-    rows = -(-len(pictures) // COLUMNS)
-    tall = TILE * pictures[0].shape[0] // pictures[0].shape[1]  # tiles take the photo's shape
-    page = Image.new("RGB", (COLUMNS * TILE, rows * (tall + LABEL)), "white")
-    draw = ImageDraw.Draw(page)
-    font = ImageFont.load_default(size=LABEL - 8)
-    for style, picture in enumerate(pictures):
-        left, top = style % COLUMNS * TILE, style // COLUMNS * (tall + LABEL)
-        tile = Image.fromarray(picture)
-        tile.thumbnail((TILE - 8, tall - 8))
-        page.paste(tile, (left + (TILE - tile.width) // 2, top + LABEL))
-        label = f"style {style}" + (" (default)" if str(style) == MULTISTYLE26_DEFAULT else "")
-        draw.text((left + 4, top + 4), label, fill="black", font=font)
-    return page
+    return contact_sheet([(f"style {style}" + (" (default)" if str(style) == MULTISTYLE26_DEFAULT else ""), picture)
+                          for style, picture in enumerate(pictures)], COLUMNS, TILE)
 
 
 def gallery_page(photo_name: str, count: int) -> str:

@@ -127,7 +127,15 @@ def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = DEFAULT_MAX_P
         return _decode(data, mode, max_pixels, max_side)
 
 
-def _decode(data: bytes, mode: str, max_pixels: int, max_side: int) -> np.ndarray:
+def image_size(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) that an image's header declares, checked against `max_pixels` as
+    `decode_image` checks it, nothing decoded; `data` may be the file's first bytes only. Raises
+    DecodeError with the reason `decode_image` would give."""
+    return _opened(data, max_pixels).size
+
+
+def _opened(data: bytes, max_pixels: int) -> Image.Image:
+    """The image in `data` with its header read and its size checked (DecodeError otherwise)."""
     if not data:
         raise DecodeError("empty file (0 bytes)")
     try:
@@ -144,15 +152,20 @@ def _decode(data: bytes, mode: str, max_pixels: int, max_side: int) -> np.ndarra
         raise
     except Exception as exc:  # Pillow raises many types on damaged headers
         raise DecodeError(f"corrupt or truncated image header: {exc}") from None
-    frames = getattr(img, "n_frames", 1)
-    if frames > 1:
-        raise DecodeError(_multi_frame_reason(img.format, frames))
     width, height = img.size
     if width * height > max_pixels:
         raise DecodeError(
             f"image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
             "(raise --max-pixels if this image is genuine)"
         )
+    return img
+
+
+def _decode(data: bytes, mode: str, max_pixels: int, max_side: int) -> np.ndarray:
+    img = _opened(data, max_pixels)
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        raise DecodeError(_multi_frame_reason(img.format, frames))
     if max_side and img.format == "JPEG":
         img.draft("RGB" if mode == "RGB" else "L", (max_side, max_side))
     try:
@@ -170,6 +183,22 @@ def _decode(data: bytes, mode: str, max_pixels: int, max_side: int) -> np.ndarra
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
     array = np.asarray(img, dtype=np.uint8)
     return array[..., None] if array.ndim == 2 else array
+
+
+def array_in_mode(array: np.ndarray, mode: str) -> np.ndarray:
+    """A decoded picture someone else made ((H, W) or (H, W, 1-4) uint8: grey, grey and alpha, RGB,
+    RGBA) as (H, W, C) uint8 in `mode`, as `decode_image` gives it (alpha on white). Raises
+    DecodeError, saying what it got, for anything else."""
+    if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim not in (2, 3) or (
+            array.ndim == 3 and not 1 <= array.shape[2] <= 4) or 0 in array.shape:
+        got = (f"{array.dtype} array of shape {array.shape}" if isinstance(array, np.ndarray)
+               else type(array).__name__)
+        raise DecodeError(f"not a picture: a {got}; the `image` column holds (H, W, C) uint8 arrays "
+                          "(as ray.data.read_images gives them)")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    converted = np.asarray(_to_mode(Image.fromarray(array), mode))  # (H, W, 2) is LA, (H, W, 4) RGBA
+    return converted[..., None] if converted.ndim == 2 else converted
 
 
 def _to_mode(img: Image.Image, mode: str) -> Image.Image:

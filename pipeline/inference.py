@@ -5,7 +5,7 @@ import ctypes
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import ray
@@ -17,6 +17,7 @@ from pipeline.cluster import bounded_retries
 from pipeline.runs.status import Outcomes
 from pipeline.settings import CPU_ACTORS_MAX, TASK_CPUS, PoolSettings
 from pipeline.stages import Batch, objects
+from pipeline.variants import spread
 
 # glibc's mallopt parameters (malloc.h) and the size up to which freed memory is kept for reuse
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -41,39 +42,50 @@ def keep_freed_memory() -> None:
 
 
 class StylizeActor:
-    """Holds one operator model resident on this actor's device; stylizes equal-shape groups."""
+    """Holds one operator model resident on this actor's device (or one per variant of a run of
+    several styles); stylizes equal-shape groups."""
 
     def __init__(self, operator: str, options: Mapping[str, Any], storage_options: Mapping[str, Any],
-                 max_batch: int, threads: int, max_pixels: int) -> None:
+                 max_batch: int, threads: int, max_pixels: int,
+                 variants: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         keep_freed_memory()
         spec = get_operator(operator)  # imports its module, and torch only if the operator uses it
         if threads and "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
         limit_pixels(max_pixels)  # style images and maps obey the run's --max-pixels too
-        self.model = spec.build(options, "auto", storage_options)
+        self.models = {name: spec.build(variant_options, "auto", storage_options)
+                       for name, variant_options in (variants or {"": options}).items()}
+        self.model = next(iter(self.models.values()))
         self.max_batch = max_batch
 
     def __call__(self, batch: Batch) -> Batch:
+        """Stylize each pending row's `image`; gathered rows (a run's, with `variants`) are spread
+        first, one row per input and variant, each through its variant's model."""
+        if "variants" in batch:
+            batch = spread(batch)
         images = list(batch["image"])
+        variants = batch["variant"] if "variant" in batch else [""] * len(images)
         outcomes, seconds = Outcomes(batch), batch["seconds"].copy()
-        groups: dict[tuple[int, ...], list[int]] = {}
+        groups: dict[tuple[str, tuple[int, ...]], list[int]] = {}
         for i in range(len(images)):
             if outcomes.pending(i):
-                groups.setdefault(images[i].shape, []).append(i)
-        for members in groups.values():
+                groups.setdefault((variants[i], images[i].shape), []).append(i)
+        for (variant, _), members in groups.items():
             for start in range(0, len(members), self.max_batch):
-                self._run(members[start : start + self.max_batch], images, outcomes, seconds)
+                self._run(self.models[variant], members[start : start + self.max_batch], images, outcomes, seconds)
         return {**batch, "image": objects(images), **outcomes.columns(), "seconds": seconds}
 
-    def _run(self, rows: list[int], images: list, outcomes: Outcomes, seconds: np.ndarray) -> None:
-        """One forward pass over `rows`; if it fails, each row is tried alone so one image fails alone."""
+    def _run(self, model: Callable[[np.ndarray], Any], rows: list[int], images: list, outcomes: Outcomes,
+             seconds: np.ndarray) -> None:
+        """One forward pass of `model` over `rows`; if it fails, each row is tried alone so one image
+        fails alone."""
         start = time.perf_counter()
         try:
-            out = self.model(np.stack([images[i] for i in rows]))
+            out = model(np.stack([images[i] for i in rows]))
         except Exception as exc:  # a model error must fail its own inputs, not the job
             if len(rows) > 1:
                 for i in rows:
-                    self._run([i], images, outcomes, seconds)
+                    self._run(model, [i], images, outcomes, seconds)
                 return
             outcomes.fail(rows[0], f"model failed: {type(exc).__name__}: {exc}")
             images[rows[0]] = images[rows[0]][:0, :0]

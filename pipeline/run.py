@@ -1,7 +1,8 @@
 """One conversion run on Ray Data: list -> decode -> stylize (actor pool) -> encode/write -> manifest."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import ray
 
@@ -12,15 +13,18 @@ from pipeline.cluster import bounded_retries, ensure_ray
 from pipeline.codecs import DEFAULT_DECODE_SECONDS, DEFAULT_MAX_PIXELS, FORMATS
 from pipeline.inference import ActorPool
 from pipeline.metadata import KEEP
-from pipeline.plan import ModelPlan, RunPlan, config_hash, plan_run
+from pipeline.keys import join_url
+from pipeline.plan import ModelPlan, RunPlan, config_hash, plan_model, plan_run
 from pipeline.report.pictures import image_pairs
 from pipeline.runs.layout import RunLayout
 from pipeline.runs.lifecycle import RunLife, RunResult, batches
 from pipeline.settings import TASK_CPUS, RunRequest
 from pipeline.sources import Decoding, Source
+from pipeline.variants import Variant, check_names, gather
 from pipeline.stages import (
     DecodeStep,
     ListStep,
+    Target,
     WriteStep,
     encode_and_write,
     list_inputs,
@@ -48,15 +52,38 @@ class ConvertConfig(RunRequest):
     archive: bool = False
     wait: bool = False
     keep_metadata: str = "none"
+    variants: tuple[Variant, ...] = ()  # several styles in one pass (`--variant`); none: the one model
+
+
+@dataclass(frozen=True)
+class Style:
+    """One style a run writes: its variant's name ("" in a run of one), its checked model, and the
+    config hash its outputs are stamped with."""
+
+    variant: str
+    model: ModelPlan
+    config_hash: str
+
+    def root(self, results: str) -> str:
+        """Where its outputs go: the results folder, or the variant's folder in it."""
+        return join_url(results, self.variant) if self.variant else results
 
 
 @dataclass(frozen=True)
 class ImagePlan(RunPlan):
-    """A checked `convert`: the run plan, the config hash its outputs are stamped with, and how many
-    inputs a decode task reads."""
+    """A checked `convert`: the run plan, each style it writes (its model and the config hash its
+    outputs are stamped with), the run's config hash (the one style's, or one over them all) and
+    how many inputs a decode task reads."""
 
+    styles: tuple[Style, ...] = ()
     config_hash: str = ""
     rows_per_task: int = DECODE_TASK_ROWS[0]
+
+    def actor_arguments(self) -> dict[str, Any]:
+        """What each model actor is built from: the model, or every variant's."""
+        if not self.styles[0].variant:
+            return self.model.actor_arguments()
+        return {**self.model.actor_arguments(), "variants": {style.variant: style.model.options for style in self.styles}}
 
 
 def image_config_hash(model: ModelPlan, fmt: str, quality: int, max_side: int, keep_metadata: str = "none") -> str:
@@ -72,12 +99,23 @@ def prepare(cfg: ConvertConfig) -> ImagePlan:
         raise ConfigError(f"--format {cfg.fmt!r}: choose one of {', '.join(FORMATS)}")
     if cfg.keep_metadata not in KEEP:
         raise ConfigError(f"--keep-metadata {cfg.keep_metadata!r}: choose one of {', '.join(KEEP)}")
-    plan = plan_run(cfg, cfg.max_pixels)
+    check_names(cfg.variants)
+    plan = plan_run(replace(cfg, model=cfg.variants[0].model(cfg.model)) if cfg.variants else cfg, cfg.max_pixels)
+    styles = tuple(_style(variant.name, plan_model(variant.model(cfg.model), cfg.storage_options, cfg.max_pixels), cfg)
+                   for variant in cfg.variants) or (_style("", plan.model, cfg),)
+    for style in styles:
+        if style.model.companion != plan.model.companion:
+            raise ConfigError(f"--variant {style.variant} changes the image read with every input (a map, mask "
+                              "or doodle): give its options by --set, alike for every variant")
     rows_per_task = min(max(DECODE_TASK_BYTES // max(typical_input_bytes(plan.input, plan.input_options), 1),
                             DECODE_TASK_ROWS[0]), DECODE_TASK_ROWS[1])
-    return ImagePlan(**vars(plan), config_hash=image_config_hash(plan.model, cfg.fmt, cfg.quality, cfg.max_side,
-                                                                 cfg.keep_metadata),
-                     rows_per_task=rows_per_task)
+    run_hash = styles[0].config_hash if len(styles) == 1 and not styles[0].variant else config_hash(
+        {style.variant: style.config_hash for style in styles})
+    return ImagePlan(**vars(plan), styles=styles, config_hash=run_hash, rows_per_task=rows_per_task)
+
+
+def _style(variant: str, model: ModelPlan, cfg: ConvertConfig) -> Style:
+    return Style(variant, model, image_config_hash(model, cfg.fmt, cfg.quality, cfg.max_side, cfg.keep_metadata))
 
 
 def tolerate_lost_blocks() -> None:
@@ -94,17 +132,50 @@ def stream_small_blocks() -> None:
     ray.data.DataContext.get_current().target_max_block_size = BLOCK_BYTES
 
 
-def _chain(ds: ray.data.Dataset, steps: tuple[DecodeStep, WriteStep], plan: ImagePlan, pool: ActorPool,
-           isolated: bool = False) -> ray.data.Dataset:
-    """Listed rows -> read and decode -> stylize (the pool) -> encode and write; `isolated`: one input a
-    task and one task an actor at a time, so that an input whose worker dies takes no other with it."""
-    decode, write = steps
+def stylized(ds: ray.data.Dataset, decode: DecodeStep, plan: ImagePlan, pool: ActorPool,
+             isolated: bool = False) -> ray.data.Dataset:
+    """Gathered rows -> read and decode -> stylize (the pool): one row per input and style, its
+    `image` stylized; `isolated`: one input a task and one task an actor at a time, so that an
+    input whose worker dies takes no other with it."""
     ds = ds.repartition(target_num_rows_per_block=1 if isolated else plan.rows_per_task)
     with bounded_retries():
         ds = ds.map_batches(read_and_decode, **pool.tasks(), fn_kwargs={"step": decode})
-    ds = pool.apply(ds, plan.model.actor_arguments(), rows_per_call=1 if isolated else None, isolated=isolated)
+    return pool.apply(ds, plan.actor_arguments(), rows_per_call=1 if isolated else None, isolated=isolated)
+
+
+def _chain(ds: ray.data.Dataset, steps: tuple[DecodeStep, WriteStep], plan: ImagePlan, pool: ActorPool,
+           isolated: bool = False) -> ray.data.Dataset:
+    """`stylized`, then encode and write."""
+    decode, write = steps
+    ds = stylized(ds, decode, plan, pool, isolated)
     with bounded_retries():
         return ds.map_batches(encode_and_write, **pool.tasks(), fn_kwargs={"step": write})
+
+
+def listed(plan: ImagePlan, step: ListStep, max_retries: int) -> ray.data.Dataset:
+    """INPUT's rows as the listing `step` makes them, in one task that streams them as it goes."""
+    with bounded_retries():
+        return ray.data.from_items([{"root": plan.input}]).map_batches(
+            list_inputs, batch_size=1, num_cpus=TASK_CPUS, max_retries=max_retries, fn_kwargs={"step": step})
+
+
+def decode_step(plan: ImagePlan, cfg: ConvertConfig) -> DecodeStep:
+    """How a `convert` reads and decodes its inputs."""
+    source = Source(plan.input, plan.input_options, plan.model.companion, cfg.max_member_bytes)
+    return DecodeStep(source, Decoding(plan.model.spec.input_mode, cfg.max_pixels, cfg.max_side, cfg.max_decode_seconds,
+                                       cfg.keep_metadata))
+
+
+def layout_of(plan: ImagePlan, cfg: ConvertConfig) -> RunLayout:
+    """Where a `convert` writes: OUTPUT, or OUTPUT.work/ for an archive."""
+    return (RunLayout.for_archive if cfg.archive else RunLayout.for_folder)(plan.output, plan.output_options)
+
+
+def prepare_ray() -> None:
+    """Ray, with Ray Data set up as runs use it."""
+    ensure_ray()
+    tolerate_lost_blocks()
+    stream_small_blocks()
 
 
 def convert(cfg: ConvertConfig) -> RunResult:
@@ -116,28 +187,29 @@ def convert(cfg: ConvertConfig) -> RunResult:
     plan = prepare(cfg)
     if cfg.archive:
         check_archive_output(plan.output)
-    layout = (RunLayout.for_archive if cfg.archive else RunLayout.for_folder)(plan.output, plan.output_options)
+    layout = layout_of(plan, cfg)
     card = plan.card("convert", layout, {
         "format": cfg.fmt, "quality": cfg.quality, "max_side": cfg.max_side, "max_pixels": cfg.max_pixels,
         "resume": cfg.resume, "limit": cfg.limit, "archive": cfg.archive, "keep_metadata": cfg.keep_metadata,
         "pool": asdict(cfg.pool),
-        "config_hash": plan.config_hash})
+        "config_hash": plan.config_hash,
+        **({"variants": {style.variant: style.model.options for style in plan.styles}} if cfg.variants else {})})
     with RunLife(layout, card, plan.config_hash, wait=cfg.wait, unit="images") as run:
-        ensure_ray()
-        tolerate_lost_blocks()
-        stream_small_blocks()
+        prepare_ray()
         pool = ActorPool.for_cluster(cfg.pool, plan.model.spec)
-        source = Source(plan.input, plan.input_options, plan.model.companion, cfg.max_member_bytes)
-        steps = (DecodeStep(source, Decoding(plan.model.spec.input_mode, cfg.max_pixels, cfg.max_side, cfg.max_decode_seconds,
-                                             cfg.keep_metadata)),
-                 WriteStep(layout.results, plan.output_options, cfg.fmt, cfg.quality, plan.config_hash))
-        listing = ListStep(source, layout.results, cfg.fmt, cfg.limit or None, run.journal(),
-                           run.resume_check() if cfg.resume else None)
-        with bounded_retries():
-            listed = ray.data.from_items([{"root": plan.input}]).map_batches(
-                list_inputs, batch_size=1, num_cpus=TASK_CPUS, max_retries=pool.max_retries, fn_kwargs={"step": listing})
-        run.record(batches(_chain(listed, steps, plan, pool)))
-        run.retry_lost(lambda lost: _chain(lost, steps, plan, pool, isolated=True), pool.max_retries + 1)
-        note = f"{pack(layout, plan.output_options)} images in {plan.output}" if cfg.archive else ""
+        steps = (decode_step(plan, cfg), WriteStep(layout.results, plan.output_options, cfg.fmt, cfg.quality))
+        source = steps[0].source
+        targets = tuple(Target(style.variant, style.root(layout.results), style.config_hash,
+                               run.resume_check(config_hash=style.config_hash) if cfg.resume else None)
+                        for style in plan.styles)
+        listing = ListStep(source, layout.results, targets, cfg.fmt, cfg.limit or None, run.journal())
+        run.record(batches(_chain(listed(plan, listing, pool.max_retries), steps, plan, pool)))
+        run.retry_lost(lambda lost: _chain(lost.map_batches(gather, batch_size=None, batch_format="pyarrow"), steps,
+                                           plan, pool, isolated=True), pool.max_retries + 1)
+        notes = [f"{len(plan.styles)} variants, each input once in each: "
+                 + ", ".join(f"{style.variant}/" for style in plan.styles)] if cfg.variants else []
+        if cfg.archive:
+            notes.append(f"{pack(layout, plan.output_options)} images in {plan.output}")
+        note = "\n".join(notes)
         return run.finish(plan.output, note=note, pictures=lambda: image_pairs(
             layout, card.run_id, plan.input, plan.input_options, plan.model.spec.input_mode))

@@ -20,15 +20,17 @@ from pipeline.archives import ArchiveError, archive_protocol
 from pipeline.codecs import IMAGE_EXTENSIONS, DecodeError, encode_image
 from pipeline.keys import KeyRejected, join_url, output_relpath
 from pipeline.runs.layout import RECORDS, WORK_SUFFIX, RunLayout
-from pipeline.runs.manifest import LISTING_COLUMNS, ListingJournal
+from pipeline.runs.manifest import LISTING_COLUMNS, STYLE_COLUMNS, ListingJournal
 from pipeline.runs.resume import ResumeCheck, input_version, output_stamp
 from pipeline.runs.status import Outcomes, Status
 from pipeline.sources import Decoding, Found, Source
 from pipeline.storage import STORAGE_ERRORS, atomic_writer, filesystem, key_of, to_url
+from pipeline.variants import gather
 
 Batch = dict[str, np.ndarray]
 LIST_BATCH_ROWS = 256
 LISTING_ERROR = "listing_error"  # in a walked entry: the folder could not be listed
+NOT_AN_INPUT = "not an input"  # a file of no kind the run converts, or an operator's companion image
 
 
 def objects(values: list) -> np.ndarray:
@@ -39,36 +41,63 @@ def objects(values: list) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ListStep:
-    """What the listing is given: the source, where outputs go (None for training data: rows get
-    no output key) and in which format, at most `limit` inputs, the run's journal and resume check."""
+class Target:
+    """One style's outputs: its variant's name ("" in a run of one style), the folder they are
+    written under, its config hash, and the check that finds what is done (None: convert again)."""
 
-    source: Source
-    output: str | None
-    fmt: str = "png"
-    limit: int | None = None
-    journal: ListingJournal | None = None
+    variant: str
+    root: str
+    config_hash: str
     resume: ResumeCheck | None = None
 
 
-def list_inputs(batch: Batch, *, step: ListStep) -> Iterator[Batch]:
+@dataclass(frozen=True)
+class ListStep:
+    """What the listing is given: the source, OUTPUT (never listed) and where each style's outputs go
+    in it (none for training data: rows get no output key) and in which format, at most `limit`
+    inputs, the run's journal."""
+
+    source: Source
+    output: str | None = None
+    targets: tuple[Target, ...] = ()
+    fmt: str = "png"
+    limit: int | None = None
+    journal: ListingJournal | None = None
+    left_out: bool = False  # a row for each file that holds no input (a dry run counts them), failed NOT_AN_INPUT
+
+
+def list_inputs(batch: Batch, *, step: ListStep) -> Iterator[Batch | pa.Table]:
     """Expand the source's root (the one row of `batch` only starts the task) into one row per input
-    below it, with its version, output key and status (`skipped` when the resume check finds it
-    done), directory by directory as the listing goes. With a journal, every row goes to the run's
-    journal and only inputs with work to do flow on (the journal records the others' manifest rows)."""
+    below it and target, with its version, output key and status (`skipped` when the target's resume
+    check finds it done), directory by directory as the listing goes. With a journal, every row goes
+    to the run's journal, and only rows with work to do flow on, gathered one per input (the journal
+    records the others' manifest rows)."""
     listed = _list_inputs(step)
-    if step.resume:
-        step.resume.load()
-        listed = (step.resume.mark_done(rows) for rows in listed)
-    for rows in listed if step.limit is None else _first_rows(listed, step.limit):
+    if any(target.resume for target in step.targets):
+        for target in step.targets:
+            if target.resume:
+                target.resume.load()
+        listed = (_mark_done(rows, step.targets) for rows in listed)
+    per_input = max(1, len(step.targets))
+    for rows in listed if step.limit is None else _first_rows(listed, step.limit * per_input):
         if step.journal:
-            todo = step.journal.add(pa.table({name: rows[name] for name in LISTING_COLUMNS}))
+            todo = step.journal.add(pa.table({name: rows[name] for name in LISTING_COLUMNS + STYLE_COLUMNS}))
             if todo.num_rows:
-                yield todo
+                yield gather(todo)
         else:
             yield rows
     if step.journal:
         step.journal.close()
+
+
+def _mark_done(rows: Batch, targets: tuple[Target, ...]) -> Batch:
+    """`rows` with each target's done rows marked `skipped` by its own resume check."""
+    status = rows["status"].copy()
+    for target in targets:
+        mine = rows["variant"] == target.variant
+        if target.resume and mine.any():
+            status[mine] = target.resume.mark_done({name: column[mine] for name, column in rows.items()})["status"]
+    return {**rows, "status": status}
 
 
 def _first_rows(batches: Iterator[Batch], limit: int) -> Iterator[Batch]:
@@ -90,10 +119,15 @@ def _list_inputs(step: ListStep) -> Iterator[Batch]:
     rows: list[tuple[str, ...]] = []
     for path, info in [(root, fs.info(root))] if single else _walk(fs, root, skip=out_root):
         if LISTING_ERROR in info:
-            rows.append((to_url(fs, path), "", "", Status.FAILED.value, info[LISTING_ERROR], ""))
+            rows.extend(_rows(Found(to_url(fs, path), "", "", info[LISTING_ERROR]), "", step, claimed))
             continue
         version = input_version(info)  # an archive's members change with the archive
-        rows.extend(_row(found, version, step, claimed) for found in source.found_in(fs, path, base))
+        found = list(source.found_in(fs, path, base))
+        if not found and step.left_out:
+            kind = posixpath.splitext(path)[1].lower() or "no extension"
+            found = [Found(to_url(fs, path), "", "", f"{NOT_AN_INPUT} ({kind})")]
+        for one in found:
+            rows.extend(_rows(one, version, step, claimed))
         if len(rows) >= LIST_BATCH_ROWS:
             yield _listed(rows)
             rows = []
@@ -101,13 +135,17 @@ def _list_inputs(step: ListStep) -> Iterator[Batch]:
         yield _listed(rows)
 
 
-def _row(found: Found, version: str, step: ListStep, claimed: dict[str, str]) -> tuple[str, ...]:
-    """One listing row, in LISTING_COLUMNS order."""
+def _rows(found: Found, version: str, step: ListStep, claimed: dict[str, str]) -> list[tuple[str, ...]]:
+    """The listing rows of one input, one per target (one with no output key without targets), in
+    LISTING_COLUMNS + STYLE_COLUMNS order."""
     if found.problem:
-        return found.url, version, "", Status.FAILED.value, found.problem, found.member
-    out, status, error = (_output_for(found.relpath, found.url, step.fmt, step.output, claimed) if step.output
-                          else ("", Status.PENDING.value, ""))
-    return found.url, version, out, status, error, found.member
+        out_rel, status, error = "", Status.FAILED.value, found.problem
+    elif step.targets:
+        out_rel, status, error = _output_for(found.relpath, found.url, step.fmt, claimed)
+    else:
+        out_rel, status, error = "", Status.PENDING.value, ""
+    return [(found.url, version, join_url(target.root, out_rel) if out_rel else "", status, error, found.member,
+             target.variant, target.config_hash) for target in step.targets or (Target("", "", ""),)]
 
 
 def _walk(fs: Any, root: str, skip: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -160,8 +198,8 @@ def typical_input_bytes(url: str, storage_options: Mapping[str, Any], sample: in
     return sizes[len(sizes) // 2] if sizes else 0
 
 
-def _output_for(relpath: str, url: str, fmt: str, output: str, claimed: dict[str, str]) -> tuple[str, str, str]:
-    """(output URL, status, error) for one input."""
+def _output_for(relpath: str, url: str, fmt: str, claimed: dict[str, str]) -> tuple[str, str, str]:
+    """(output path relative to each target's root, status, error) for one input."""
     try:
         out_rel = output_relpath(relpath, fmt)
     except KeyRejected as exc:
@@ -169,11 +207,11 @@ def _output_for(relpath: str, url: str, fmt: str, output: str, claimed: dict[str
     if out_rel in claimed:
         return "", Status.FAILED.value, f"output {out_rel} is already written for {claimed[out_rel]}; rename one of the two inputs"
     claimed[out_rel] = url
-    return join_url(output, out_rel), Status.PENDING.value, ""
+    return out_rel, Status.PENDING.value, ""
 
 
 def _listed(rows: list[tuple[str, ...]]) -> Batch:
-    return {name: np.array(column, dtype=object) for name, column in zip(LISTING_COLUMNS, zip(*rows))}
+    return {name: np.array(column, dtype=object) for name, column in zip(LISTING_COLUMNS + STYLE_COLUMNS, zip(*rows))}
 
 
 @dataclass(frozen=True)
@@ -220,13 +258,12 @@ def read_and_decode(batch: Batch, *, step: DecodeStep) -> Batch:
 @dataclass(frozen=True)
 class WriteStep:
     """Where outputs go (the results root, written through its filesystem) and how they are encoded
-    and stamped."""
+    (each stamped with its row's config hash)."""
 
     root: str
     storage_options: Mapping[str, Any]
     fmt: str
     quality: int
-    config_hash: str
 
 
 def encode_and_write(batch: Batch, *, step: WriteStep) -> Batch:
@@ -239,7 +276,7 @@ def encode_and_write(batch: Batch, *, step: WriteStep) -> Batch:
             continue
         start = time.perf_counter()
         try:
-            stamp = output_stamp(step.config_hash, str(batch["input"][i]), str(batch["input_version"][i]))
+            stamp = output_stamp(str(batch["config_hash"][i]), str(batch["input"][i]), str(batch["input_version"][i]))
             with atomic_writer(fs, key_of(fs, str(batch["output"][i]))) as f:
                 f.write(encode_image(image, step.fmt, step.quality, stamp, exif=batch["metadata"][i]))
             outcomes.settle(i, Status.CONVERTED)

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from operators.spec import OperatorSpec
+from operators.spec import Option, OperatorSpec
 
 POISON_RGB = (255, 0, 0)
 
@@ -19,13 +19,15 @@ def is_poison(image: np.ndarray) -> bool:
 
 class PoisonStylizer:
     def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
-        pass
+        self.darker = int(options.get("darker", 0))
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         if any(is_poison(image) for image in images):
             os.kill(os.getpid(), signal.SIGKILL)
-        return 255 - images
+        return np.clip(255 - images.astype(int) - self.darker, 0, 255).astype(np.uint8)
 
 
-SPEC = OperatorSpec(name="poison", summary="dies on pure red images", options=(), input_mode="RGB",
+SPEC = OperatorSpec(name="poison", summary="dies on pure red images",
+                    options=(Option("darker", 0, "levels taken off every inverted value (variants differ by it)"),),
+                    input_mode="RGB",
                     method="feed-forward", batch_size=4, build=PoisonStylizer)

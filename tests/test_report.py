@@ -5,14 +5,12 @@ import functools
 import http.server
 import json
 import re
-import shutil
-import subprocess
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 from images import encoded, photo
+from pages import needs_chromium, screenshot
 from PIL import Image
 from test_run_aborted import model_no_runtime_loads
 
@@ -21,17 +19,7 @@ from pipeline.runs.lease import Lease
 from pipeline.runs.layout import RunLayout
 from pipeline.runs.lifecycle import RunAborted
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
 ONNX = ["--operator", "onnx", "--set", "preset=multistyle26", "--set", "style=7"]
-
-
-def screenshot(url: str, path: Path) -> np.ndarray:
-    """The page at `url` as Chromium renders it, as an RGB array."""
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    f"--screenshot={path}", "--window-size=1200,2400", "--virtual-time-budget=5000", url],
-                   check=True, capture_output=True, timeout=120)
-    return np.asarray(Image.open(path).convert("RGB"))
 
 
 class LoggingHandler(http.server.SimpleHTTPRequestHandler):

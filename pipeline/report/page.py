@@ -129,6 +129,9 @@ def run_page(card: RunCard, rows: pa.Table, rate: float | None) -> str:
     body = [f'<h1>stylebatch {card.kind} run <code>{html.escape(card.run_id)}</code> '
             f'<span class="state {card.state}">{state}</span></h1>', '<p><a href="index.html">all runs</a></p>',
             _table(summary)]
+    variants = Counts.by_variant(rows)
+    if variants:
+        body += ["<h2>Variants</h2>", _variants(variants, card)]
     if card.kind == "video":
         body += ["<h2>Segments</h2>", _segments(rows, card, duration)]
     else:
@@ -147,6 +150,20 @@ def run_page(card: RunCard, rows: pa.Table, rate: float | None) -> str:
         ("versions", html.escape(", ".join(f"{k} {v}" for k, v in card.versions.items()))),
     ])]
     return _page(f"stylebatch run {card.run_id}", "".join(body))
+
+
+def _variants(variants: list[tuple[str, Counts]], card: RunCard) -> str:
+    """One line per variant of a run of several styles: its folder, counts and the options in which
+    the variants differ."""
+    options = card.settings.get("variants", {})
+    keys = sorted({key for chosen in options.values() for key in chosen})
+    differing = [key for key in keys if len({json.dumps(chosen.get(key), default=str) for chosen in options.values()}) > 1]
+    lines = "".join(
+        f"<tr><td><code>{html.escape(name)}/</code></td><td>{c.converted}</td><td>{c.skipped}</td><td>{c.failed}</td>"
+        "<td><code>" + html.escape(", ".join(f"{key}={options.get(name, {}).get(key)}" for key in differing))
+        + "</code></td></tr>" for name, c in variants)
+    return ("<table><tr><th>variant (folder in OUTPUT)</th><th>converted</th><th>skipped</th><th>failed</th>"
+            f"<th>options</th></tr>{lines}</table>")
 
 
 def index_page(runs: list[tuple[RunCard, Counts]]) -> str:

@@ -83,7 +83,8 @@ def image_pairs(layout: RunLayout, run_id: str, input_root: str, input_options: 
         except (OSError, ValueError) as exc:
             log.warning("no thumbnail of %s: %s", batch["output"][i], exc)
             continue
-        pairs.append((str(batch["input"][i]), before["image"][i], after))
+        variant = str(batch["variant"][i]) if "variant" in batch and batch["variant"][i] else ""
+        pairs.append((str(batch["input"][i]) + (f" ({variant})" if variant else ""), before["image"][i], after))
     return save_pairs(pairs, report_url, run_id, output_options)
 
 

@@ -12,7 +12,7 @@ from operators.errors import ConfigError
 from pipeline.runs.lease import current_holder
 from pipeline.runs.status import Counts, Status as RowStatus
 from pipeline.runs.layout import RunLayout
-from pipeline.runs.manifest import run_rows
+from pipeline.runs.manifest import row_key, run_rows
 from pipeline.report.build import INDEX, cards_from_manifests, run_counts
 from pipeline.report.card import load_cards
 from pipeline.report.page import failures_by_reason, when
@@ -31,7 +31,7 @@ class Status:
 def latest_counts(runs: list[pa.Table]) -> Counts:
     """Counts of every input of `runs` (manifest rows, oldest run first) once, in its latest state: a
     rerun's `skipped` keeps what an earlier run did to it; an input only ever skipped counts skipped."""
-    rows = pa.concat_tables([table.select(["input", "status"]) for table in runs]) if runs else None
+    rows = pa.concat_tables([_keyed(table) for table in runs]) if runs else None
     if rows is None or not rows.num_rows:
         return Counts()
     worked = rows.filter(pc.not_equal(rows["status"], RowStatus.SKIPPED.value))
@@ -41,6 +41,11 @@ def latest_counts(runs: list[pa.Table]) -> Counts:
     counts.skipped += only_skipped
     counts.inputs += only_skipped
     return counts
+
+
+def _keyed(rows: pa.Table) -> pa.Table:
+    """(input, status) of manifest rows, an input in a variant counting as an input of its own."""
+    return pa.table({"input": row_key(rows), "status": rows["status"]})
 
 
 def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
@@ -67,7 +72,11 @@ def output_status(output: str, storage_options: Mapping[str, Any]) -> Status:
     if last.reason:
         lines.append(f"  stopped: {last.reason}")
     records = RunLayout.of_records(last.manifest_dir, storage_options)
-    groups = failures_by_reason(run_rows(records, last.run_id)) if counts.failed else []
+    rows = run_rows(records, last.run_id)
+    for variant, by_variant in Counts.by_variant(rows):
+        lines.append(f"    variant {variant}: {by_variant.converted} converted, {by_variant.skipped} skipped, "
+                     f"{by_variant.failed} failed")
+    groups = failures_by_reason(rows) if counts.failed else []
     if groups:
         lines.append("  failures by reason:")
         for reason, names in groups[:REASONS_SHOWN]:

@@ -185,9 +185,10 @@ class RunLife:
     def __exit__(self, *exc: Any) -> bool | None:
         return self._stack.__exit__(*exc)
 
-    def resume_check(self, stamped: Stamped = stamped_image) -> ResumeCheck:
-        """What this run's listing asks whether an input is done (loaded where the listing runs)."""
-        return ResumeCheck(self.config_hash, self.run_id, self.layout, stamped)
+    def resume_check(self, stamped: Stamped = stamped_image, config_hash: str = "") -> ResumeCheck:
+        """What this run's listing asks whether an input is done (loaded where the listing runs): in
+        the run's configuration, or `config_hash`'s (one style of several)."""
+        return ResumeCheck(config_hash or self.config_hash, self.run_id, self.layout, stamped)
 
     def journal(self) -> ListingJournal:
         """Where the listing writes every input it lists, and the rows of those settled at listing."""

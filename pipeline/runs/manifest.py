@@ -30,9 +30,11 @@ SCHEMA = pa.schema(
         ("seconds", pa.float64()),
         ("finished_at", pa.timestamp("ms", tz="UTC")),
         ("run_id", pa.string()),
+        ("variant", pa.string()),  # the style's name in a run of several (`--variant`); "" in a run of one
     ]
 )
 LISTING_COLUMNS = ["input", "input_version", "output", "status", "error", "member"]  # member: of an archive
+STYLE_COLUMNS = ["variant", "config_hash"]  # which style a listed row is for, where the listing says
 NAMED_FAILURES = 5  # failed inputs a run's closing lines name (the report and `status` have the rest)
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ class ManifestWriter:
 
     def add(self, rows: pa.Table) -> None:
         """Queue rows (any column order; extra columns dropped) and flush when due."""
-        self.pending.append(rows.select(SCHEMA.names).cast(SCHEMA))
+        self.pending.append(conform(rows))
         self.pending_rows += rows.num_rows
         if self.pending_rows >= self.flush_rows or time.monotonic() - self.last_flush > self.flush_seconds:
             self.flush()
@@ -94,7 +96,7 @@ class ManifestWriter:
         with atomic_writer(self.fs, table_path) as f, pq.ParquetWriter(f, SCHEMA) as writer:
             for part in sorted(self.fs.glob(f"{self.parts_dir}/*.parquet")):
                 try:
-                    table = _read(self.fs, part).select(SCHEMA.names).cast(SCHEMA)
+                    table = conform(_read(self.fs, part))
                 except (OSError, pa.ArrowException, KeyError) as exc:  # cut short by an older release
                     log.warning("skipping unreadable manifest part %s (%s)", to_url(self.fs, part), exc)
                     continue
@@ -172,13 +174,13 @@ class ListingJournal:
         self.settled = PartStream(fs, parts_dir, "settled", rows_per_part)
 
     def add(self, rows: pa.Table) -> pa.Table:
-        """Journal a batch of listed rows (LISTING_COLUMNS, and any others the chain needs); returns
-        the ones with work to do."""
+        """Journal a batch of listed rows (LISTING_COLUMNS, STYLE_COLUMNS where the run has several
+        styles, and any others the chain needs); returns the ones with work to do."""
         pending = pc.equal(rows["status"], Status.PENDING.value)
         todo = rows.filter(pending)
         settled = rows.filter(pc.invert(pending))
         if todo.num_rows:
-            self.pending.add(todo.select(LISTING_COLUMNS))
+            self.pending.add(todo.select([name for name in LISTING_COLUMNS + STYLE_COLUMNS if name in rows.column_names]))
         if settled.num_rows:
             self.settled.add(manifest_rows(settled, self.constants))
         return todo
@@ -189,35 +191,44 @@ class ListingJournal:
 
 
 def unrecorded(layout: RunLayout, run_id: str) -> pa.Table:
-    """Rows of the run's listing whose input has no manifest row in its parts yet."""
+    """Rows of the run's listing (an input, or an input in one style) with no manifest row in its
+    parts yet."""
     table, recorded = _listing_and_records(layout, run_id)
     if not recorded.num_rows:
         return table
-    return table.filter(pc.invert(pc.is_in(table["input"], value_set=recorded["input"].combine_chunks())))
+    return table.filter(pc.invert(pc.is_in(row_key(table), value_set=row_key(recorded))))
 
 
 def converted_listing(layout: RunLayout, run_id: str) -> pa.Table:
-    """Rows of the run's listing (with their archive `member`) whose input it has converted so far."""
+    """Rows of the run's listing (with their archive `member`) that it has converted so far."""
     table, recorded = _listing_and_records(layout, run_id)
-    done = recorded.filter(pc.equal(recorded["status"], Status.CONVERTED.value))["input"].combine_chunks()
-    return table.filter(pc.is_in(table["input"], value_set=done))
+    done = recorded.filter(pc.equal(recorded["status"], Status.CONVERTED.value))
+    return table.filter(pc.is_in(row_key(table), value_set=row_key(done)))
+
+
+def row_key(table: pa.Table) -> pa.Array:
+    """What names a row of a run: its input, and its style where the run has several."""
+    variants = table["variant"] if "variant" in table.column_names else pa.array([""] * table.num_rows, pa.string())
+    return pc.binary_join_element_wise(table["input"], variants, "\n").combine_chunks()
 
 
 def _listing_and_records(layout: RunLayout, run_id: str) -> tuple[pa.Table, pa.Table]:
-    """The run's listing journal and the (input, status) of its recorded rows, from its parts."""
+    """The run's listing journal and the (input, status, variant) of its recorded rows, from its parts."""
     fs, parts_dir = layout.fs(layout.parts_dir(run_id))
     listed = [_read(fs, p) for p in sorted(fs.glob(f"{layout.fs(layout.listing_dir(run_id))[1]}/*.parquet"))]
-    table = (pa.concat_tables(listed).select(LISTING_COLUMNS) if listed
+    table = (pa.concat_tables(listed) if listed
              else pa.table({name: pa.array([], pa.string()) for name in LISTING_COLUMNS}))
-    recorded = [_read(fs, p, ["input", "status"]) for p in fs.glob(f"{parts_dir}/*.parquet")]
+    recorded = [_read(fs, p, ["input", "status", "variant"]) for p in fs.glob(f"{parts_dir}/*.parquet")]
     return table, (pa.concat_tables(recorded) if recorded
-                   else pa.table({"input": pa.array([], pa.string()), "status": pa.array([], pa.string())}))
+                   else pa.table({name: pa.array([], pa.string()) for name in ("input", "status", "variant")}))
 
 
 def failed_rows(listed: pa.Table, reason: str) -> pa.Table:
-    """Manifest rows that fail the `listed` inputs with one reason."""
+    """Manifest rows that fail the `listed` inputs (in their variants, where the run has several)
+    with one reason."""
     n = listed.num_rows
-    return manifest_rows(listed.select(["input", "input_version", "output"]).append_column(
+    kept = [name for name in ("input", "input_version", "output", *STYLE_COLUMNS) if name in listed.column_names]
+    return manifest_rows(listed.select(kept).append_column(
         "status", pa.array([Status.FAILED.value] * n, pa.string())).append_column("error", pa.array([reason] * n, pa.string())))
 
 
@@ -228,12 +239,21 @@ def manifest_rows(listed: pa.Table, constants: Mapping[str, str] | None = None) 
     columns = {"width": pa.array([0] * n, pa.int32()), "height": pa.array([0] * n, pa.int32()),
                "seconds": pa.array([0.0] * n),
                "finished_at": pa.array([time.time_ns() // 1_000_000] * n, pa.timestamp("ms", tz="UTC")),
+               "variant": pa.array([""] * n, pa.string()),
                **{name: pa.array([value] * n, pa.string()) for name, value in (constants or {}).items()}}
     table = listed.select([name for name in listed.column_names if name in SCHEMA.names])
     for name, values in columns.items():
         if name not in table.column_names:
             table = table.append_column(name, values)
     return table
+
+
+def conform(rows: pa.Table) -> pa.Table:
+    """Rows as SCHEMA has them: its columns in its order; a manifest written before runs had
+    several styles gets the empty `variant`."""
+    if "variant" not in rows.column_names:
+        rows = rows.append_column("variant", pa.array([""] * rows.num_rows, pa.string()))
+    return rows.select(SCHEMA.names).cast(SCHEMA)
 
 
 def _read(fs: Any, path: str, columns: list[str] | None = None) -> pa.Table:
@@ -249,7 +269,7 @@ def run_rows(layout: RunLayout, run_id: str) -> pa.Table:
     tables = []
     for path in paths:
         try:
-            tables.append(_read(fs, path).select(SCHEMA.names).cast(SCHEMA))
+            tables.append(conform(_read(fs, path)))
         except (OSError, pa.ArrowException, KeyError) as exc:
             log.warning("skipping unreadable manifest file %s (%s)", to_url(fs, path), exc)
     return pa.concat_tables(tables) if tables else SCHEMA.empty_table()

@@ -113,15 +113,18 @@ class ResumeCheck:
     An image run loads it in the listing task, so the driver never holds the done keys and the run
     starts no task of its own for the fold."""
 
-    def __init__(self, config_hash: str, run_id: str, layout: RunLayout, stamped: Stamped = stamped_image) -> None:
+    def __init__(self, config_hash: str, run_id: str, layout: RunLayout, stamped: Stamped = stamped_image,
+                 fold: bool = True) -> None:
         self.config_hash, self.run_id, self.layout, self.stamped = config_hash, run_id, layout, stamped
+        self.fold = fold  # False for a dry run, which writes nothing: a killed run's outputs are known by their stamps
         self._known: pa.Array | None = None
         self._index: OutputIndex | None = None
 
     def load(self) -> ResumeCheck:
         """Fold the runs killed before they could fold their own into the state, then read what this
         config has done: the first step of a run's listing, before any row is checked."""
-        fold_runs(self.layout, self.run_id, [])
+        if self.fold:
+            fold_runs(self.layout, self.run_id, [])
         self._known = load_done(self.layout, self.config_hash)
         self._index = OutputIndex(self.layout.fs(self.layout.results)[0], stamped=self.stamped)
         return self

@@ -7,6 +7,7 @@ from typing import Mapping
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 class Status(str, Enum):
@@ -49,6 +50,14 @@ class Counts:
                 raise ValueError("a manifest row is settled: converted, skipped or failed, never pending")
             setattr(self, status.value, getattr(self, status.value) + entry["counts"])
         self.inputs += rows.num_rows
+
+    @classmethod
+    def by_variant(cls, rows: pa.Table) -> list[tuple[str, Counts]]:
+        """The counts of each variant of a run of several styles, in name order; [] for a run of one."""
+        if "variant" not in rows.column_names:
+            return []
+        names = sorted(name for name in pc.unique(rows["variant"]).to_pylist() if name)
+        return [(name, cls.of(rows.filter(pc.equal(rows["variant"], name)))) for name in names]
 
     def clear(self) -> None:
         """Zero the counts (before they are counted again from the joined manifest)."""
