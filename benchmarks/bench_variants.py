@@ -1,6 +1,6 @@
 """Several styles in one pass against one run per style, whole runs, on this machine in one go.
 
-    python benchmarks/bench_variants.py --images 300 --size 640x480 --variants 3
+    python benchmarks/bench_variants.py --images 600 --size 640x480 --variants 3 --formats jpg png
 
 The model is the null model (`null_model.py`: an ONNX graph that returns its input), once per
 variant as its own file, so the figures are what the pipeline costs around a model: listing,
@@ -40,29 +40,31 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--variants", type=int, default=3)
+    parser.add_argument("--formats", nargs="+", default=["jpg", "png"],
+                        help="output formats, one pair of rows each (png costs ~50 ms a noisy 640x480 image to encode)")
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
+    print(f"{args.images} JPEG images of {args.size}, {args.variants} variants of the null model; "
+          f"python {sys.version.split()[0]}\n")
+    print("| output | runs | whole runs (s) | outputs/s | peak memory, all processes (MiB) | vs separate runs |")
+    print("|---|---|---|---|---|---|")
     work = Path(tempfile.mkdtemp(prefix="bench-variants-"))
     try:
         make_inputs(work / "in", args.images, width, height)
         models = [identity_model(work / f"identity-{k}.onnx") for k in range(args.variants)]
-        separate = [timed(["convert", str(work / "in"), str(work / f"separate-{k}"), "--operator", "onnx",
-                           "--weights", str(model)]) for k, model in enumerate(models)]
-        variants = [f"--variant=v{k}:weights={model}" for k, model in enumerate(models)]
-        together = timed(["convert", str(work / "in"), str(work / "one-pass"), "--operator", "onnx", *variants])
+        for fmt in args.formats:
+            common = ["--operator", "onnx", "--format", fmt]
+            separate = [timed(["convert", str(work / "in"), str(work / f"{fmt}-separate-{k}"), *common,
+                               "--weights", str(model)]) for k, model in enumerate(models)]
+            variants = [f"--variant=v{k}:weights={model}" for k, model in enumerate(models)]
+            together = timed(["convert", str(work / "in"), str(work / f"{fmt}-one-pass"), *common, *variants])
+            outputs, apart = args.images * args.variants, sum(seconds for seconds, _, _ in separate)
+            print(f"| {fmt} | {args.variants} separate runs, one per variant | {apart:.1f} | {outputs / apart:.1f} | "
+                  f"{max(memory for _, memory, _ in separate) / 2**20:.0f} | 1.00x |")
+            print(f"| {fmt} | one run, {args.variants} variants | {together[0]:.1f} | {outputs / together[0]:.1f} | "
+                  f"{together[1] / 2**20:.0f} | {apart / together[0]:.2f}x |", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    outputs = args.images * args.variants
-    apart = sum(seconds for seconds, _, _ in separate)
-    print(f"{args.images} images of {args.size}, {args.variants} variants of the null model; "
-          f"python {sys.version.split()[0]}\n")
-    print("| runs | whole runs (s) | outputs/s | peak memory, all processes (MiB) | vs separate runs |")
-    print("|---|---|---|---|---|")
-    print(f"| {args.variants} separate runs, one per variant | {apart:.1f} | {outputs / apart:.1f} | "
-          f"{max(memory for _, memory, _ in separate) / 2**20:.0f} | 1.00x |")
-    print(f"| one run, {args.variants} variants | {together[0]:.1f} | {outputs / together[0]:.1f} | "
-          f"{together[1] / 2**20:.0f} | {apart / together[0]:.2f}x |")
-    print(f"\none pass: {together[2][:160]}")
 
 
 if __name__ == "__main__":

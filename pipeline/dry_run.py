@@ -24,7 +24,7 @@ from pipeline.codecs import DecodeError, image_size
 from pipeline.inference import ActorPool
 from pipeline.report.page import failures_by_reason
 from pipeline.report.pictures import spread
-from pipeline.run import ConvertConfig, ImagePlan, decode_step, layout_of, listed, prepare_ray, stylized
+from pipeline.run import ConvertConfig, ImagePlan, decode_step, layout_of, listed, prepare_ray, stylized_rows
 from pipeline.runs.resume import ResumeCheck
 from pipeline.runs.status import Outcomes, Status
 from pipeline.sources import Source
@@ -177,7 +177,7 @@ def _timed_sample(todo: pa.Table, plan: ImagePlan, decode: Any, pool: ActorPool,
     chosen = names.take(pa.array(spread(len(names), samples), pa.int64()))
     sample = gather(todo.filter(pc.is_in(todo["input"], value_set=chosen)).drop_columns(["pixels"]))
     started = time.perf_counter()
-    out = pa.concat_tables(list(stylized(ray.data.from_arrow(sample), decode, plan, pool).select_columns(
+    out = pa.concat_tables(list(stylized_rows(ray.data.from_arrow(sample), decode, plan, pool).select_columns(
         ["input", "variant", "status", "seconds", "width", "height"]).iter_batches(batch_format="pyarrow", batch_size=None)))
     wall = time.perf_counter() - started
     worked = out.filter(pc.equal(out["status"], Status.PENDING.value))

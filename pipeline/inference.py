@@ -17,7 +17,7 @@ from pipeline.cluster import bounded_retries
 from pipeline.runs.status import Outcomes
 from pipeline.settings import CPU_ACTORS_MAX, TASK_CPUS, PoolSettings
 from pipeline.stages import Batch, objects
-from pipeline.variants import spread
+from pipeline.variants import regather, spread
 
 # glibc's mallopt parameters (malloc.h) and the size up to which freed memory is kept for reuse
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -59,10 +59,15 @@ class StylizeActor:
         self.max_batch = max_batch
 
     def __call__(self, batch: Batch) -> Batch:
-        """Stylize each pending row's `image`; gathered rows (a run's, with `variants`) are spread
-        first, one row per input and variant, each through its variant's model."""
-        if "variants" in batch:
-            batch = spread(batch)
+        """Stylize each pending row's `image`. Gathered rows (a run's, with `variants`) are spread
+        into one row per input and variant, each through its variant's model, and gathered back:
+        an input's outputs leave the actor as one row."""
+        if "variants" in batch:  # not through self(...): Ray runs an actor's calls on one thread, wrapped
+            return regather(self._stylize(spread(batch)), [len(names) for names in batch["variants"]])
+        return self._stylize(batch)
+
+    def _stylize(self, batch: Batch) -> Batch:
+        """Each pending row through its variant's model, in groups of one variant and shape."""
         images = list(batch["image"])
         variants = batch["variant"] if "variant" in batch else [""] * len(images)
         outcomes, seconds = Outcomes(batch), batch["seconds"].copy()

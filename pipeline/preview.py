@@ -25,7 +25,7 @@ from pipeline.inference import ActorPool
 from pipeline.report.page import STYLE
 from pipeline.report.pictures import spread
 from pipeline.report.sheet import contact_sheet
-from pipeline.run import ConvertConfig, ImagePlan, decode_step, listed, prepare_ray, stylized
+from pipeline.run import ConvertConfig, ImagePlan, decode_step, listed, prepare_ray, stylized_rows
 from pipeline.runs.status import Status
 from pipeline.stages import ListStep, Target, read_and_decode
 from pipeline.storage import options_for, write_bytes
@@ -68,7 +68,7 @@ def preview(plan: ImagePlan, cfg: ConvertConfig, samples: int = SAMPLES) -> Prev
         raise ValueError(f"no input under {plan.input} can be converted (see `stylebatch plan` for why)")
     chosen = names.take(pa.array(spread(len(names), samples), pa.int64()))
     sample = usable.filter(pc.is_in(usable["input"], value_set=chosen)).drop_columns(["pixels"])
-    out = stylized(ray.data.from_arrow(gather(sample)), decode, plan, pool).take_all()
+    out = stylized_rows(ray.data.from_arrow(gather(sample)), decode, plan, pool).take_all()
     styled = {(row["input"], row["variant"]): row["image"] if row["status"] == Status.PENDING.value else row["error"]
               for row in out}
     inputs = tuple(chosen.to_pylist())

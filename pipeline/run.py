@@ -20,7 +20,7 @@ from pipeline.runs.layout import RunLayout
 from pipeline.runs.lifecycle import RunLife, RunResult, batches
 from pipeline.settings import TASK_CPUS, RunRequest
 from pipeline.sources import Decoding, Source
-from pipeline.variants import Variant, check_names, gather
+from pipeline.variants import Variant, check_names, gather, spread
 from pipeline.stages import (
     DecodeStep,
     ListStep,
@@ -134,18 +134,23 @@ def stream_small_blocks() -> None:
 
 def stylized(ds: ray.data.Dataset, decode: DecodeStep, plan: ImagePlan, pool: ActorPool,
              isolated: bool = False) -> ray.data.Dataset:
-    """Gathered rows -> read and decode -> stylize (the pool): one row per input and style, its
-    `image` stylized; `isolated`: one input a task and one task an actor at a time, so that an
-    input whose worker dies takes no other with it."""
+    """Gathered rows -> read and decode -> stylize (the pool): still one row per input, its
+    variants' pictures in `images` (`variants.regather`); `isolated`: one input a task and one
+    task an actor at a time, so that an input whose worker dies takes no other with it."""
     ds = ds.repartition(target_num_rows_per_block=1 if isolated else plan.rows_per_task)
     with bounded_retries():
         ds = ds.map_batches(read_and_decode, **pool.tasks(), fn_kwargs={"step": decode})
     return pool.apply(ds, plan.actor_arguments(), rows_per_call=1 if isolated else None, isolated=isolated)
 
 
+def stylized_rows(ds: ray.data.Dataset, decode: DecodeStep, plan: ImagePlan, pool: ActorPool) -> ray.data.Dataset:
+    """`stylized`, one row per input and variant (`image`, `status`, `error`, `seconds` each its own)."""
+    return stylized(ds, decode, plan, pool).map_batches(spread, num_cpus=TASK_CPUS, batch_format="numpy")
+
+
 def _chain(ds: ray.data.Dataset, steps: tuple[DecodeStep, WriteStep], plan: ImagePlan, pool: ActorPool,
            isolated: bool = False) -> ray.data.Dataset:
-    """`stylized`, then encode and write."""
+    """`stylized`, then encode and write (an input's outputs, one per variant, come as one row)."""
     decode, write = steps
     ds = stylized(ds, decode, plan, pool, isolated)
     with bounded_retries():

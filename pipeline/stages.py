@@ -25,7 +25,7 @@ from pipeline.runs.resume import ResumeCheck, input_version, output_stamp
 from pipeline.runs.status import Outcomes, Status
 from pipeline.sources import Decoding, Found, Source
 from pipeline.storage import STORAGE_ERRORS, atomic_writer, filesystem, key_of, to_url
-from pipeline.variants import gather
+from pipeline.variants import gather, spread
 
 Batch = dict[str, np.ndarray]
 LIST_BATCH_ROWS = 256
@@ -268,7 +268,10 @@ class WriteStep:
 
 def encode_and_write(batch: Batch, *, step: WriteStep) -> Batch:
     """Encode each stylized image, stamped with its config and input version, and write it to its
-    output key through the filesystem of the results root; returns manifest columns."""
+    output key through the filesystem of the results root; returns manifest columns, one row per
+    input and variant (gathered rows are spread here)."""
+    if "variants" in batch:
+        batch = spread(batch)
     fs = filesystem(step.root, step.storage_options)[0]
     outcomes, seconds = Outcomes(batch), batch["seconds"].copy()
     for i, image in enumerate(batch["image"]):

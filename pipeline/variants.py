@@ -9,8 +9,10 @@ variant: adding a variant later converts only it.
 
 Rows travel in two shapes: listed rows, one per input and variant (the journal and the manifest
 hold these), and gathered rows, one per input with the lists of its pending variants, their
-output keys and config hashes (`gather`), which are decoded once and spread again by the model
-actor (`spread`).
+output keys and config hashes (`gather`). A gathered row is decoded once; the model actor spreads
+it (`spread`), stylizes each variant's row and gathers the results back into the input's row
+(`regather`: its pictures, statuses, errors and seconds as lists), so that an input's outputs
+travel to encoding as one block, not one per variant; the write step spreads them for good.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from pipeline.settings import ModelSettings
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 NEXT_PAIR = re.compile(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*=)")
 GATHERED = {"variant": "variants", "output": "outputs", "config_hash": "config_hashes"}  # listed -> gathered column
+STYLED = {"image": "images", "status": "statuses", "error": "errors", "seconds": "seconds_each"}  # per variant once stylized
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,33 @@ def gather(rows: pa.Table) -> pa.Table:
 
 
 def spread(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Gathered rows back as one row per input and variant, each variant's row holding the input's
-    decoded picture (the same array, not a copy) for its variant's model; a row that failed before
-    (its decoding) fails in every variant with its reason."""
+    """Gathered rows back as one row per input and variant. Columns held per variant (GATHERED, and
+    STYLED once stylized) are flattened; the others are repeated, so each variant's row of an input
+    not yet stylized holds the input's decoded picture (the same array, not a copy), and a row that
+    failed before (its decoding) fails in every variant with its reason."""
     origin = np.repeat(np.arange(len(batch["variants"])), [len(names) for names in batch["variants"]])
-    out = {name: column[origin] for name, column in batch.items() if name not in GATHERED.values()}
-    for one, many in GATHERED.items():
-        out[one] = np.array([value for values in batch[many] for value in values], dtype=object)
+    many = {plural: singular for singular, plural in {**GATHERED, **STYLED}.items() if plural in batch}
+    out = {name: column[origin] for name, column in batch.items() if name not in many and name not in many.values()}
+    for plural, singular in many.items():
+        values = [value for values in batch[plural] for value in values]
+        out[singular] = np.array(values, np.float64) if singular == "seconds" else _objects(values)
     return out
+
+
+def regather(rows: Mapping[str, np.ndarray], counts: list[int]) -> dict[str, np.ndarray]:
+    """`spread`'s rows, stylized, back as one row per input (`counts` rows each, in order): the
+    columns that differ by variant as lists, the others as the input's first row has them."""
+    starts = np.cumsum([0, *counts[:-1]]).astype(int)
+    per_variant = {**GATHERED, **STYLED}
+    out = {name: column[starts] for name, column in rows.items() if name not in per_variant}
+    for singular, plural in per_variant.items():
+        if singular in rows:
+            out[plural] = _objects([list(rows[singular][start : start + count]) for start, count in zip(starts, counts)])
+    return out
+
+
+def _objects(values: list) -> np.ndarray:
+    """A 1-D object array of `values` (numpy would make a 2-D array of equal-length lists)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
