@@ -34,6 +34,8 @@ from pipeline.variants import gather
 
 HEAD_BYTES = 1 << 18  # enough for a header behind a large EXIF block; a file whose header lies deeper is read whole
 SAMPLE_INPUTS = 8
+SURVEY = pa.schema([*((name, pa.string()) for name in ("input", "input_version", "output", "member", "status", "error", "variant",
+                                                        "config_hash")), ("pixels", pa.int64())])
 
 
 @dataclass(frozen=True)
@@ -162,13 +164,12 @@ def plan_convert(plan: ImagePlan, cfg: ConvertConfig, samples: int = SAMPLE_INPU
     headers = HeaderStep(decode.source, cfg.max_pixels, cfg.max_side)
     ds = listed(plan, step, pool.max_retries).map_batches(read_headers, fn_kwargs={"step": headers}, **pool.tasks())
     batches = list(ds.iter_batches(batch_format="pyarrow", batch_size=None))
-    rows = pa.concat_tables(batches) if batches else pa.table({})
+    rows = pa.concat_tables(batches).select(SURVEY.names).cast(SURVEY) if batches else SURVEY.empty_table()
     survey_seconds = time.perf_counter() - started
     variants = tuple(style.variant for style in plan.styles if style.variant)
-    todo = rows.filter(pc.equal(rows["status"], Status.PENDING.value)) if rows.num_rows else rows
+    todo = rows.filter(pc.equal(rows["status"], Status.PENDING.value))
     estimate = _timed_sample(todo, plan, decode, pool, samples) if todo.num_rows and samples else None
-    return PlanSummary(rows.select(["input", "input_version", "member", "status", "error", "variant", "pixels"])
-                       if rows.num_rows else rows, variants, survey_seconds, estimate)
+    return PlanSummary(rows, variants, survey_seconds, estimate)
 
 
 def _timed_sample(todo: pa.Table, plan: ImagePlan, decode: Any, pool: ActorPool, samples: int) -> Estimate:
