@@ -19,6 +19,7 @@ import numpy as np
 import ray
 
 from operators.errors import ConfigError
+from pipeline.batch import Batch, objects
 from pipeline.cluster import ensure_ray
 from pipeline.codecs import DEFAULT_MAX_PIXELS, DecodeError, array_in_mode
 from pipeline.inference import ActorPool
@@ -28,7 +29,6 @@ from pipeline.run import convert as run_convert
 from pipeline.runs.lifecycle import RunAborted, RunResult
 from pipeline.runs.status import Outcomes, Status
 from pipeline.settings import TASK_CPUS, ModelSettings, PoolSettings, RunRequest
-from pipeline.stages import Batch, objects
 from pipeline.variants import Variant
 from pipeline.video.run import VideoConfig, convert_video
 

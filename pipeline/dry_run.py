@@ -20,15 +20,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
+from pipeline.batch import Batch
 from pipeline.codecs import DecodeError, image_size
 from pipeline.inference import ActorPool
 from pipeline.report.page import failures_by_reason
 from pipeline.report.pictures import spread
-from pipeline.run import ConvertConfig, ImagePlan, decode_step, layout_of, listed, prepare_ray, stylized_rows
+from pipeline.run import (
+    ConvertConfig,
+    ImagePlan,
+    decode_step,
+    layout_of,
+    listed,
+    prepare_ray,
+    stylized_rows,
+)
 from pipeline.runs.resume import ResumeCheck
 from pipeline.runs.status import Outcomes, Status
 from pipeline.sources import Source
-from pipeline.stages import NOT_AN_INPUT, Batch, ListStep, Target
+from pipeline.stages import NOT_AN_INPUT, ListStep, Target
 from pipeline.storage import STORAGE_ERRORS, filesystem, key_of
 from pipeline.variants import gather
 

@@ -13,10 +13,10 @@ import ray
 from operators.images import limit_pixels
 from operators.registry import get_operator
 from operators.spec import OperatorSpec
+from pipeline.batch import Batch, objects
 from pipeline.cluster import bounded_retries
 from pipeline.runs.status import Outcomes
 from pipeline.settings import CPU_ACTORS_MAX, TASK_CPUS, PoolSettings
-from pipeline.stages import Batch, objects
 from pipeline.variants import regather, spread
 
 # glibc's mallopt parameters (malloc.h) and the size up to which freed memory is kept for reuse

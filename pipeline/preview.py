@@ -25,7 +25,14 @@ from pipeline.inference import ActorPool
 from pipeline.report.page import STYLE
 from pipeline.report.pictures import spread
 from pipeline.report.sheet import contact_sheet
-from pipeline.run import ConvertConfig, ImagePlan, decode_step, listed, prepare_ray, stylized_rows
+from pipeline.run import (
+    ConvertConfig,
+    ImagePlan,
+    decode_step,
+    listed,
+    prepare_ray,
+    stylized_rows,
+)
 from pipeline.runs.status import Status
 from pipeline.stages import ListStep, Target, read_and_decode
 from pipeline.storage import options_for, write_bytes
@@ -77,7 +84,7 @@ def preview(plan: ImagePlan, cfg: ConvertConfig, samples: int = SAMPLES) -> Prev
     originals = read_and_decode(batch, step=decode)["image"]
     by_input = dict(zip(batch["input"], originals))
     variants = tuple(style.variant for style in plan.styles)
-    return Preview(variants, _differing({style.variant: style.model.options for style in plan.styles}), plan.input,
+    return Preview(variants, _differing(plan.variant_options or {"": plan.model.options}), plan.input,
                    inputs, tuple(by_input[name] for name in inputs), styled)
 
 

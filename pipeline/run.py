@@ -79,11 +79,15 @@ class ImagePlan(RunPlan):
     config_hash: str = ""
     rows_per_task: int = DECODE_TASK_ROWS[0]
 
+    @property
+    def variant_options(self) -> dict[str, dict[str, Any]]:
+        """Each variant's resolved options ({} in a run of one style)."""
+        return {style.variant: style.model.options for style in self.styles if style.variant}
+
     def actor_arguments(self) -> dict[str, Any]:
         """What each model actor is built from: the model, or every variant's."""
-        if not self.styles[0].variant:
-            return self.model.actor_arguments()
-        return {**self.model.actor_arguments(), "variants": {style.variant: style.model.options for style in self.styles}}
+        variants = self.variant_options
+        return {**self.model.actor_arguments(), "variants": variants} if variants else self.model.actor_arguments()
 
 
 def image_config_hash(model: ModelPlan, fmt: str, quality: int, max_side: int, keep_metadata: str = "none") -> str:
@@ -198,7 +202,7 @@ def convert(cfg: ConvertConfig) -> RunResult:
         "resume": cfg.resume, "limit": cfg.limit, "archive": cfg.archive, "keep_metadata": cfg.keep_metadata,
         "pool": asdict(cfg.pool),
         "config_hash": plan.config_hash,
-        **({"variants": {style.variant: style.model.options for style in plan.styles}} if cfg.variants else {})})
+        **({"variants": plan.variant_options} if cfg.variants else {})})
     with RunLife(layout, card, plan.config_hash, wait=cfg.wait, unit="images") as run:
         prepare_ray()
         pool = ActorPool.for_cluster(cfg.pool, plan.model.spec)

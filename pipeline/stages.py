@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.archives import ArchiveError, archive_protocol
+from pipeline.batch import Batch, objects
 from pipeline.codecs import IMAGE_EXTENSIONS, DecodeError, encode_image
 from pipeline.keys import KeyRejected, join_url, output_relpath
 from pipeline.runs.layout import RECORDS, WORK_SUFFIX, RunLayout
@@ -27,17 +28,9 @@ from pipeline.sources import Decoding, Found, Source
 from pipeline.storage import STORAGE_ERRORS, atomic_writer, filesystem, key_of, to_url
 from pipeline.variants import gather, spread
 
-Batch = dict[str, np.ndarray]
 LIST_BATCH_ROWS = 256
 LISTING_ERROR = "listing_error"  # in a walked entry: the folder could not be listed
 NOT_AN_INPUT = "not an input"  # a file of no kind the run converts, or an operator's companion image
-
-
-def objects(values: list) -> np.ndarray:
-    """A 1-D object array (keeps ragged image arrays apart)."""
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ import numpy as np
 import pyarrow as pa
 
 from operators.errors import ConfigError
-from pipeline.runs.layout import RunLayout, WORK_SUFFIX
+from pipeline.batch import objects
+from pipeline.runs.layout import WORK_SUFFIX, RunLayout
 from pipeline.settings import ModelSettings
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -105,7 +106,7 @@ def spread(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = {name: column[origin] for name, column in batch.items() if name not in many and name not in many.values()}
     for plural, singular in many.items():
         values = [value for values in batch[plural] for value in values]
-        out[singular] = np.array(values, np.float64) if singular == "seconds" else _objects(values)
+        out[singular] = np.array(values, np.float64) if singular == "seconds" else objects(values)
     return out
 
 
@@ -117,12 +118,5 @@ def regather(rows: Mapping[str, np.ndarray], counts: list[int]) -> dict[str, np.
     out = {name: column[starts] for name, column in rows.items() if name not in per_variant}
     for singular, plural in per_variant.items():
         if singular in rows:
-            out[plural] = _objects([list(rows[singular][start : start + count]) for start, count in zip(starts, counts)])
+            out[plural] = objects([list(rows[singular][start : start + count]) for start, count in zip(starts, counts)])
     return out
-
-
-def _objects(values: list) -> np.ndarray:
-    """A 1-D object array of `values` (numpy would make a 2-D array of equal-length lists)."""
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array

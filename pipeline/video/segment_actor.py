@@ -21,10 +21,10 @@ import numpy as np
 import ray
 from av.codec.hwaccel import HWAccel
 
+from pipeline.batch import Batch
 from pipeline.inference import StylizeActor
 from pipeline.runs.resume import output_stamp
 from pipeline.runs.status import Outcomes, Status
-from pipeline.stages import Batch
 from pipeline.storage import put_file
 from pipeline.video.codec_choice import choose_decoder, choose_encoder
 from pipeline.video.colour_plan import ColourPlan
