@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import ray
 
 from pipeline.batch import Batch
-from pipeline.codecs import DecodeError, image_size
+from pipeline.codecs import DecodeError, encode_image, image_size
 from pipeline.inference import ActorPool
 from pipeline.report.page import failures_by_reason
 from pipeline.report.pictures import spread
@@ -112,8 +112,8 @@ class Estimate:
         return [f"  estimated run time on this cluster ({cpus:g} CPUs, {gpus:g} GPUs; {self.actors} model actors): "
                 f"{duration(median)} (from {duration(low)} to {duration(high)})",
                 f"    from a timed sample of {self.inputs} inputs: {rates[0]:.2f}-{rates[-1]:.2f} s per megapixel "
-                f"through decoding and the model (median {statistics.median(rates):.2f}), the pool's start "
-                f"{self.start_seconds:.1f} s"]
+                f"through decoding and the model alone (median {statistics.median(rates):.2f}), the pool's start "
+                f"{self.start_seconds:.1f} s; scaled by the pool's pace over the sample, writing included"]
 
 
 @dataclass(frozen=True)
@@ -177,29 +177,42 @@ def plan_convert(plan: ImagePlan, cfg: ConvertConfig, samples: int = SAMPLE_INPU
     survey_seconds = time.perf_counter() - started
     variants = tuple(style.variant for style in plan.styles if style.variant)
     todo = rows.filter(pc.equal(rows["status"], Status.PENDING.value))
-    estimate = _timed_sample(todo, plan, decode, pool, samples) if todo.num_rows and samples else None
+    estimate = _timed_sample(todo, plan, cfg, decode, pool, samples) if todo.num_rows and samples else None
     return PlanSummary(rows, variants, survey_seconds, estimate)
 
 
-def _timed_sample(todo: pa.Table, plan: ImagePlan, decode: Any, pool: ActorPool, samples: int) -> Estimate:
-    """Time `samples` inputs spread over `todo` through decoding and the model, and scale."""
+def _timed_sample(todo: pa.Table, plan: ImagePlan, cfg: ConvertConfig, decode: Any, pool: ActorPool,
+                  samples: int) -> Estimate:
+    """Time `samples` inputs spread over `todo` through decoding and the pool, and scale: the pool's
+    start is the wait for the first output; the rest of the sample gives the pool's seconds per
+    megapixel as it ran (its actors sharing the cluster with decoding), and encoding one output in
+    the format asked adds the write step's share. The range follows the sampled inputs' spread."""
     names = pc.unique(todo["input"])  # in listing order
     chosen = names.take(pa.array(spread(len(names), samples), pa.int64()))
     sample = gather(todo.filter(pc.is_in(todo["input"], value_set=chosen)).drop_columns(["pixels"]))
-    started = time.perf_counter()
-    out = pa.concat_tables(list(stylized_rows(ray.data.from_arrow(sample), decode, plan, pool).select_columns(
-        ["input", "variant", "status", "seconds", "width", "height"]).iter_batches(batch_format="pyarrow", batch_size=None)))
+    started, first, tables, encode = time.perf_counter(), 0.0, [], 0.0
+    for batch in stylized_rows(ray.data.from_arrow(sample), decode, plan, pool).iter_batches(batch_size=None):
+        first = first or time.perf_counter() - started
+        done = [i for i, status in enumerate(batch["status"]) if status == Status.PENDING.value]
+        if done and not encode:  # one output, encoded as the run would: seconds per megapixel
+            image = batch["image"][done[0]]
+            began = time.perf_counter()
+            encode_image(image, cfg.fmt, cfg.quality)
+            encode = (time.perf_counter() - began) / max(image.shape[0] * image.shape[1], 1) * 1e6
+        tables.append(pa.table({name: batch[name][done] for name in ("seconds", "width", "height")}))
     wall = time.perf_counter() - started
-    worked = out.filter(pc.equal(out["status"], Status.PENDING.value))
+    worked = pa.concat_tables(tables)
     seconds, pixels = worked["seconds"].to_numpy(), (worked["width"].to_numpy() * worked["height"].to_numpy()).astype(float)
     rates = tuple(float(s / max(p, 1) * 1e6) for s, p in zip(seconds, pixels)) or (0.0,)
-    actors = min(pool.size, max(1, worked.num_rows))
-    start = max(0.0, wall - float(seconds.sum()) / actors)
+    after_first = float(pixels.sum() - (pixels[0] if pixels.size else 0)) / 1e6
+    pool_rate = (wall - first) / after_first if after_first > 0 else statistics.median(rates) / pool.size
     remaining = float(pc.sum(todo["pixels"]).as_py() or 0) / 1e6
     members = pc.sum(pc.not_equal(todo["member"], "")).as_py() or 0  # archive members: the sample's median size
     remaining += members * float(np.median(pixels) if pixels.size else 0) / 1e6
-    low, median, high = (start + remaining * rate / pool.size for rate in (min(rates), statistics.median(rates), max(rates)))
-    return Estimate(len(chosen), rates, start, pool.size, (low, median, high))
+    median = statistics.median(rates) or 1.0
+    low, mid, high = (first + remaining * (pool_rate * rate / median + encode / pool.cpu_tasks)
+                      for rate in (min(rates), median, max(rates)))
+    return Estimate(len(chosen), rates, first, pool.size, (low, mid, high))
 
 
 def _count(rows: pa.Table, variants: tuple[str, ...]) -> str:
