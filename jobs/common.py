@@ -43,7 +43,7 @@ def add_variant_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", dest="variants", action="append", default=[], type=Variant.parse,
                         metavar="NAME:KEY=VALUE[,KEY=VALUE...]",
                         help="a style to write, its options over --set, to OUTPUT/NAME/; repeatable (e.g. --variant "
-                             "hayao:preset=hayao --variant paprika:preset=paprika): each input is read and decoded "
+                             "paprika:preset=paprika --variant face:preset=face_paint_512_v2): each input is read and decoded "
                              "once for all of them")
 
 

@@ -100,7 +100,7 @@ def convert(input: str, output: str, operator: str, *, weights: str | None = Non
             check: bool = True, **settings: Any) -> RunResult:
     """`stylebatch convert INPUT OUTPUT --operator OPERATOR`: every image under `input` into
     `output`, resumed, with its manifest and report. `options` are `--set`, `variants` are
-    `--variant NAME:...` ({"hayao": {"preset": "hayao"}, ...}), `settings` the other flags by their
+    `--variant NAME:...` ({"paprika": {"preset": "paprika"}, ...}), `settings` the other flags by their
     ConvertConfig names (fmt="jpg", quality=90, max_side=1024, limit=..., archive=True, wait=True,
     keep_metadata="camera"). With `check`, failed inputs raise InputsFailed."""
     extra = {"variants": tuple(Variant(name, _requested(chosen)) for name, chosen in (variants or {}).items())}
