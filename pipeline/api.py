@@ -124,7 +124,7 @@ def _run(runner: Any, config: type[RunRequest], input: str, output: str, operato
     known = {f.name for f in fields(config)} - {f.name for f in fields(RunRequest)}
     unknown = sorted(set(settings) - known)
     if unknown:
-        raise ConfigError(f"{runner.__name__}: no setting {', '.join(unknown)}; it takes: {', '.join(sorted(known))}")
+        raise ConfigError(f"{'video' if config is VideoConfig else 'convert'}(): no setting {', '.join(unknown)}; it takes: {', '.join(sorted(known))}")
     cfg = config(input=str(input), output=str(output), model=ModelSettings(operator, _requested(options, weights)),
                  pool=pool or PoolSettings(), storage_options=dict(storage_options or {}), **settings)
     result = runner(cfg)

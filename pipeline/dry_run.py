@@ -170,15 +170,30 @@ def plan_convert(plan: ImagePlan, cfg: ConvertConfig, samples: int = SAMPLE_INPU
                     for style in plan.styles)
     step = ListStep(decode.source, layout.results, targets, cfg.fmt, cfg.limit or None, left_out=True)
     started = time.perf_counter()
-    headers = HeaderStep(decode.source, cfg.max_pixels, cfg.max_side)
-    ds = listed(plan, step, pool.max_retries).map_batches(read_headers, fn_kwargs={"step": headers}, **pool.tasks())
-    batches = list(ds.iter_batches(batch_format="pyarrow", batch_size=None))
-    rows = pa.concat_tables(batches).select(SURVEY.names).cast(SURVEY) if batches else SURVEY.empty_table()
+    rows = survey(plan, cfg, step, pool)
     survey_seconds = time.perf_counter() - started
     variants = tuple(style.variant for style in plan.styles if style.variant)
     todo = rows.filter(pc.equal(rows["status"], Status.PENDING.value))
     estimate = _timed_sample(todo, plan, cfg, decode, pool, samples) if todo.num_rows and samples else None
     return PlanSummary(rows, variants, survey_seconds, estimate)
+
+
+def survey(plan: ImagePlan, cfg: ConvertConfig, step: ListStep, pool: ActorPool) -> pa.Table:
+    """INPUT's rows as the listing `step` makes them, each pending one's header read (`read_headers`),
+    collected (SURVEY's columns)."""
+    headers = HeaderStep(step.source, cfg.max_pixels, cfg.max_side)
+    ds = listed(plan, step, pool.max_retries).map_batches(read_headers, fn_kwargs={"step": headers}, **pool.tasks())
+    batches = list(ds.iter_batches(batch_format="pyarrow", batch_size=None))
+    return pa.concat_tables(batches).select(SURVEY.names).cast(SURVEY) if batches else SURVEY.empty_table()
+
+
+def sample_of(rows: pa.Table, samples: int) -> tuple[pa.Array, pa.Table]:
+    """(up to `samples` inputs spread over the pending `rows` in listing order, their rows gathered
+    one per input, ready for decoding)."""
+    pending = rows.filter(pc.equal(rows["status"], Status.PENDING.value))
+    names = pc.unique(pending["input"])
+    chosen = names.take(pa.array(spread(len(names), samples), pa.int64()))
+    return chosen, gather(pending.filter(pc.is_in(pending["input"], value_set=chosen)).drop_columns(["pixels"]))
 
 
 def _timed_sample(todo: pa.Table, plan: ImagePlan, cfg: ConvertConfig, decode: Any, pool: ActorPool,
@@ -187,9 +202,7 @@ def _timed_sample(todo: pa.Table, plan: ImagePlan, cfg: ConvertConfig, decode: A
     start is the wait for the first output; the rest of the sample gives the pool's seconds per
     megapixel as it ran (its actors sharing the cluster with decoding), and encoding one output in
     the format asked adds the write step's share. The range follows the sampled inputs' spread."""
-    names = pc.unique(todo["input"])  # in listing order
-    chosen = names.take(pa.array(spread(len(names), samples), pa.int64()))
-    sample = gather(todo.filter(pc.is_in(todo["input"], value_set=chosen)).drop_columns(["pixels"]))
+    chosen, sample = sample_of(todo, samples)
     started, first, tables, encode = time.perf_counter(), 0.0, [], 0.0
     for batch in stylized_rows(ray.data.from_arrow(sample), decode, plan, pool).iter_batches(batch_size=None):
         first = first or time.perf_counter() - started

@@ -14,29 +14,24 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import ray
 from PIL import Image
 
 from pipeline.codecs import encode_image
-from pipeline.dry_run import HeaderStep, read_headers
+from pipeline.dry_run import sample_of, survey
 from pipeline.inference import ActorPool
 from pipeline.report.page import STYLE
-from pipeline.report.pictures import spread
 from pipeline.report.sheet import contact_sheet
 from pipeline.run import (
     ConvertConfig,
     ImagePlan,
     decode_step,
-    listed,
     prepare_ray,
     stylized_rows,
 )
 from pipeline.runs.status import Status
 from pipeline.stages import ListStep, Target, read_and_decode
 from pipeline.storage import options_for, write_bytes
-from pipeline.variants import gather
 
 SAMPLES = 8
 PAGE_SIDE = 768  # the longer side of a picture on the page
@@ -65,24 +60,16 @@ def preview(plan: ImagePlan, cfg: ConvertConfig, samples: int = SAMPLES) -> Prev
     pool = ActorPool.for_cluster(cfg.pool, plan.model.spec)
     decode = decode_step(plan, cfg)
     targets = tuple(Target(style.variant, "", style.config_hash) for style in plan.styles)
-    step = ListStep(decode.source, None, targets, cfg.fmt)
-    headers = HeaderStep(decode.source, cfg.max_pixels, cfg.max_side)
-    rows = pa.concat_tables(list(listed(plan, step, pool.max_retries).map_batches(
-        read_headers, fn_kwargs={"step": headers}, **pool.tasks()).iter_batches(batch_format="pyarrow", batch_size=None)))
-    usable = rows.filter(pc.equal(rows["status"], Status.PENDING.value))
-    names = pc.unique(usable["input"])
-    if not len(names):
+    chosen, sample = sample_of(survey(plan, cfg, ListStep(decode.source, None, targets, cfg.fmt), pool), samples)
+    if not len(chosen):
         raise ValueError(f"no input under {plan.input} can be converted (see `stylebatch plan` for why)")
-    chosen = names.take(pa.array(spread(len(names), samples), pa.int64()))
-    sample = usable.filter(pc.is_in(usable["input"], value_set=chosen)).drop_columns(["pixels"])
-    out = stylized_rows(ray.data.from_arrow(gather(sample)), decode, plan, pool).take_all()
+    out = stylized_rows(ray.data.from_arrow(sample), decode, plan, pool).take_all()
     styled = {(row["input"], row["variant"]): row["image"] if row["status"] == Status.PENDING.value else row["error"]
               for row in out}
     inputs = tuple(chosen.to_pylist())
-    firsts = sample.filter(pc.equal(sample["variant"], plan.styles[0].variant))
-    batch = {name: np.array(firsts[name].to_pylist(), object) for name in firsts.column_names}
+    batch = {name: np.array(sample[name].to_pylist(), object) for name in ("input", "member", "status", "error")}
     originals = read_and_decode(batch, step=decode)["image"]
-    by_input = dict(zip(batch["input"], originals))
+    by_input = dict(zip(batch["input"], originals))  # a gathered row per input: read once
     variants = tuple(style.variant for style in plan.styles)
     return Preview(variants, _differing(plan.variant_options or {"": plan.model.options}), plan.input,
                    inputs, tuple(by_input[name] for name in inputs), styled)
