@@ -1,7 +1,9 @@
 """The CPU steps of a run: list, read and decode, encode and write (the model step is `inference`).
 
 Every row carries `status` (see `runs.status`) and `error`; a step only works on pending rows and
-turns its own failures into failed rows, so one bad input never stops a batch. Each step is given
+turns its own failures into failed rows, so one bad input never stops a batch; a write the store
+refuses as it would refuse every other (full, access denied) leaves its row pending, which stops
+the run (`RunLife.record`). Each step is given
 one small typed argument (`ListStep`, `DecodeStep`, `WriteStep`). Nothing here imports torch, so
 the many short-lived task workers start fast.
 """
@@ -25,7 +27,7 @@ from pipeline.runs.manifest import LISTING_COLUMNS, STYLE_COLUMNS, ListingJourna
 from pipeline.runs.resume import ResumeCheck, input_version, output_stamp
 from pipeline.runs.status import Outcomes, Status
 from pipeline.sources import Decoding, Found, Source
-from pipeline.storage import STORAGE_ERRORS, atomic_writer, filesystem, key_of, to_url
+from pipeline.storage import STORAGE_ERRORS, StoreRefused, atomic_writer, filesystem, key_of, refusal, to_url
 from pipeline.variants import gather, spread
 
 LIST_BATCH_ROWS = 256
@@ -231,7 +233,8 @@ def read_and_decode(batch: Batch, *, step: DecodeStep) -> Batch:
             except (DecodeError, ArchiveError) as exc:
                 outcomes.fail(i, str(exc))
             except STORAGE_ERRORS as exc:
-                outcomes.fail(i, f"cannot read input: {exc}")
+                denied = refusal(exc, str(url), reading=True) if isinstance(exc, OSError) else None
+                outcomes.fail(i, f"cannot read input: {denied or exc}")
         images.append(image)
         metadata.append(exif)
         heights.append(image.shape[0])
@@ -276,6 +279,9 @@ def encode_and_write(batch: Batch, *, step: WriteStep) -> Batch:
             with atomic_writer(fs, key_of(fs, str(batch["output"][i]))) as f:
                 f.write(encode_image(image, step.fmt, step.quality, stamp, exif=batch["metadata"][i]))
             outcomes.settle(i, Status.CONVERTED)
+        except StoreRefused as exc:  # a full disk or revoked access: every later write would fail too
+            outcomes.refuse(i, exc.line)
+            break
         except (*STORAGE_ERRORS, ValueError) as exc:
             outcomes.fail(i, f"cannot write output: {exc}")
         seconds[i] += time.perf_counter() - start

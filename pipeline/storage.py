@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import posixpath
@@ -67,12 +68,73 @@ def filesystem(url: str, options: Mapping[str, Any]) -> tuple[fsspec.AbstractFil
     return fs, path.rstrip("/") or path
 
 
+class StoreRefused(OSError):
+    """A store refused a write for a reason that refuses every other write too (a full disk, access
+    denied, a read-only filesystem): a run stops at once instead of failing its inputs one by one.
+    Its message is the line a user reads."""
+
+    def __init__(self, line: str, code: int | None = None) -> None:
+        super().__init__(code, line)
+        self.line = line
+
+    def __str__(self) -> str:
+        return self.line
+
+
+def refusal(exc: OSError, url: str, reading: bool = False) -> str | None:
+    """The line saying why writing (or `reading`) `url` failed, when every other write to its store
+    would fail the same way (full, read-only, access denied); None for an error of this one object
+    (a retry or another key may succeed)."""
+    if isinstance(exc, StoreRefused):
+        return exc.line
+    protocol, path = split_protocol(url)
+    verb, access, action = ("reading", "read", "s3:GetObject") if reading else ("writing", "write", "s3:PutObject")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left on device: the filesystem at {mount_point(path)} is full ({verb} {url}); "
+                "free space there or give another OUTPUT")
+    if exc.errno == errno.EROFS:
+        return f"the filesystem at {mount_point(path)} is read-only ({verb} {url})"
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
+        if protocol in S3_PROTOCOLS:
+            return (f"access denied: {action} refused on bucket {path.split('/', 1)[0]} ({verb} {url}); "
+                    f"give these credentials {access} access to it")
+        return f"permission denied {verb} {url}: check its owner and permissions"
+    return None
+
+
+def mount_point(path: str) -> str:
+    """The mount point of the local filesystem that holds `path` (or would, once written)."""
+    path = os.path.abspath(path)
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
+
+
+@contextlib.contextmanager
+def refusals_raised(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[None]:
+    """Raise StoreRefused for an error writing `path` that every other write would meet too."""
+    try:
+        yield
+    except OSError as exc:
+        line = refusal(exc, to_url(fs, path))
+        if line is None or isinstance(exc, StoreRefused):
+            raise
+        raise StoreRefused(line, exc.errno) from exc
+
+
 @contextlib.contextmanager
 def atomic_writer(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
-    """A binary file that appears at `path` whole or not at all. An object store's PUT (and a
-    multipart upload, completed on close) is atomic already; on a local or NFS disk the bytes go to
-    a hidden temporary name in the same folder and are renamed into place, so a killed write never
-    leaves a truncated file that a later run would trust."""
+    """A binary file that appears at `path` whole or not at all (StoreRefused where the store takes no
+    writes). An object store's PUT (and a multipart upload, completed on close) is atomic already;
+    on a local or NFS disk the bytes go to a hidden temporary name in the same folder and are
+    renamed into place, so a killed write or a full disk never leaves a truncated file that a later
+    run would trust."""
+    with refusals_raised(fs, path), _whole_or_nothing(fs, path) as f:
+        yield f
+
+
+@contextlib.contextmanager
+def _whole_or_nothing(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
     if not is_local(fs):
         with fs.open(path, "wb") as f:
             yield f
@@ -100,7 +162,8 @@ def put_file(local_path: str, url: str, options: Mapping[str, Any]) -> None:
     """Copy a local file to `url` whole (see `atomic_writer`)."""
     fs, path = filesystem(url, options)
     if not is_local(fs):
-        fs.put_file(local_path, path)  # uploads whole, in parts where large
+        with refusals_raised(fs, path):
+            fs.put_file(local_path, path)  # uploads whole, in parts where large
         return
     with atomic_writer(fs, path) as f, open(local_path, "rb") as source:
         shutil.copyfileobj(source, f, 1 << 20)

@@ -15,7 +15,7 @@ from pipeline.runs.status import Counts
 from pipeline.report.pictures import in_task
 from pipeline.runs.layout import RunLayout
 from pipeline.runs.manifest import run_rows, run_totals
-from pipeline.storage import filesystem, to_url, write_bytes
+from pipeline.storage import StoreRefused, filesystem, to_url, write_bytes
 
 INDEX = "index.html"
 log = logging.getLogger(__name__)
@@ -121,6 +121,8 @@ class RunReport:
             write_index(self.url, self.storage_options)
             return page
         except Exception as exc:  # the run's outputs and manifest are written already
+            if isinstance(exc, StoreRefused) and state == "aborted":
+                return None  # full, or access denied: the run's closing line says so
             log.warning("could not write the run report in %s: %s", self.url, exc)
             return None
 

@@ -129,10 +129,14 @@ class Lease:
             time.sleep(min(5.0, self.seconds / 4))
 
     def release(self) -> None:
-        """Delete the lease if it is still ours."""
-        holder, _ = self._read()
-        if holder and holder.run_id == self.run_id:
-            self.fs.rm_file(self.path)
+        """Delete the lease if it is still ours. Where the store refuses (access revoked, gone), the
+        lease is left to expire: the run's own end (or its abort) must not be hidden by it."""
+        try:
+            holder, _ = self._read()
+            if holder and holder.run_id == self.run_id:
+                self.fs.rm_file(self.path)
+        except OSError as exc:
+            log.warning("could not release the lease %s (%s); it expires within %d s", self.url, exc, self.seconds)
 
     def _renew_until_stopped(self) -> None:
         while not self._stop.wait(self.seconds / 4):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 
 from operators.errors import ConfigError
@@ -30,8 +31,9 @@ from pipeline.runs.layout import RunLayout
 from pipeline.runs.lease import Lease
 from pipeline.runs.manifest import ListingJournal, ManifestWriter, failed_rows, unrecorded
 from pipeline.runs.resume import ResumeCheck, Stamped, fold_runs, stamped_image
-from pipeline.runs.status import Totals
+from pipeline.runs.status import Status, Totals
 from pipeline.settings import TASK_CPUS
+from pipeline.storage import StoreRefused
 
 log = logging.getLogger(__name__)
 Chain = Callable[[ray.data.Dataset], ray.data.Dataset]
@@ -70,10 +72,12 @@ def stop_on_signals() -> None:
 
 def abort_reason(exc: BaseException) -> str:
     """The innermost `Type: message` line of an error (Ray wraps a worker's error, traceback and all)."""
+    if isinstance(exc, StoreRefused):
+        return exc.line
     lines = [line.strip() for line in str(exc).splitlines()]
-    causes = [line for line in lines if re.match(r"^[\w.]*(Error|Exception): ", line)]
+    causes = [line for line in lines if re.match(r"^[\w.]*(Error|Exception|StoreRefused): ", line)]
     reason = causes[-1] if causes else f"{type(exc).__name__}: {lines[0] if lines else ''}"
-    return re.sub(r"^[\w.]*\.", "", reason)
+    return re.sub(r"^([\w.]*\.)?(StoreRefused: )?", "", reason)  # a refusal's message is the whole line
 
 
 def worker_died(tries: int, what: str, then: str) -> str:
@@ -195,8 +199,14 @@ class RunLife:
         return ListingJournal(self.layout, self.run_id, self.constants)
 
     def record(self, tables: Iterable[pa.Table]) -> None:
-        """Count and queue manifest rows as they arrive (a dataset's batches, or tables made here)."""
+        """Count and queue manifest rows as they arrive (a dataset's batches, or tables made here).
+        A row still pending is one whose store refused its write (full, or access denied): the rows
+        before it are recorded and the run stops with StoreRefused, since every write would fail."""
         for table in tables:
+            refused = pc.equal(table["status"], Status.PENDING.value)
+            if pc.any(refused).as_py():
+                self.record([table.filter(pc.invert(refused))])
+                raise StoreRefused(table.filter(refused)["error"][0].as_py())
             for name, value in self.constants.items():
                 if name not in table.column_names:
                     table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
@@ -253,14 +263,21 @@ class RunLife:
             stop.recorded = self._recorded()
             raise
         except Exception as exc:  # Ray, storage and worker errors all end the run the same way
+            then = "then" if isinstance(exc, StoreRefused) else "fix the cause and"  # a refusal says what to do
             raise RunAborted(f"the run could not complete: {abort_reason(exc)}; {self._recorded()}; "
-                             "fix the cause and run the same command again to continue") from exc
+                             f"{then} run the same command again to continue") from exc
 
     def _recorded(self) -> str:
         """Write the rows that arrived; say where they are."""
+        if not self.totals.inputs:
+            return f"no {self.unit} had finished"
+        recorded = f"{self.totals.converted} {self.unit} converted before it stopped are recorded in {self.writer.parts_url}"
         try:
             self.writer.flush()
-            return (f"{self.totals.converted} {self.unit} converted before it stopped are recorded in "
-                    f"{self.writer.parts_url}" if self.totals.inputs else f"no {self.unit} had finished")
-        except Exception as flush_error:  # the output store is gone too
-            return f"the manifest could not be written ({abort_reason(flush_error)})"
+            return recorded
+        except Exception as flush_error:  # the output store takes no more, or is gone
+            try:
+                spilled, rows = self.writer.spill()
+            except OSError:
+                return f"the manifest could not be written ({abort_reason(flush_error)})"
+            return f"{recorded}, but for the last {rows} rows, which OUTPUT did not take: they are in {spilled}"

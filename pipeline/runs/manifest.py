@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+import tempfile
 import time
 from dataclasses import asdict
 from typing import Any, Mapping
@@ -77,6 +78,14 @@ class ManifestWriter:
             self.parts.append(path)
             self.pending, self.pending_rows = [], 0
         self.last_flush = time.monotonic()
+
+    def spill(self) -> tuple[str, int]:
+        """Write the queued rows to a local file when OUTPUT takes no more (full, or access denied),
+        so that what the run did is still readable; (its path, how many rows)."""
+        path = posixpath.join(tempfile.gettempdir(), f"stylebatch-{self.run_id}-unrecorded.parquet")
+        rows = pa.concat_tables(self.pending) if self.pending else SCHEMA.empty_table()
+        pq.write_table(rows, path)
+        return path, rows.num_rows
 
     def _keep_failures(self, table: pa.Table) -> None:
         """Keep the first NAMED_FAILURES failed rows' input and reason (the run's closing lines name them)."""

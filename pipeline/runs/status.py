@@ -90,6 +90,11 @@ class Outcomes:
     def fail(self, i: int, reason: str) -> None:
         self.status[i], self.error[i] = Status.FAILED.value, reason
 
+    def refuse(self, i: int, line: str) -> None:
+        """The store took no write: the row stays pending (this input did not fail; the run stops,
+        and the rerun does it) with the store's `line` for the run to end with."""
+        self.error[i] = line
+
     def settle(self, i: int, status: Status) -> None:
         self.status[i] = status.value
 
