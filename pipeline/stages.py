@@ -27,15 +27,7 @@ from pipeline.runs.manifest import LISTING_COLUMNS, STYLE_COLUMNS, ListingJourna
 from pipeline.runs.resume import ResumeCheck, input_version, output_stamp
 from pipeline.runs.status import Outcomes, Status
 from pipeline.sources import Decoding, Found, Source
-from pipeline.storage import (
-    STORAGE_ERRORS,
-    StoreRefused,
-    atomic_writer,
-    filesystem,
-    key_of,
-    refusal,
-    to_url,
-)
+from pipeline.storage import STORAGE_ERRORS, StoreRefused, atomic_writer, filesystem, key_of, refusal, to_url
 from pipeline.variants import gather, spread
 
 LIST_BATCH_ROWS = 256

@@ -11,10 +11,10 @@ from typing import Any, Callable, Iterator, Mapping
 
 from pipeline.report.card import RunCard, load_cards
 from pipeline.report.page import index_page, run_page
+from pipeline.runs.status import Counts
 from pipeline.report.pictures import in_task
 from pipeline.runs.layout import RunLayout
 from pipeline.runs.manifest import run_rows, run_totals
-from pipeline.runs.status import Counts
 from pipeline.storage import StoreRefused, filesystem, to_url, write_bytes
 
 INDEX = "index.html"

@@ -29,12 +29,7 @@ from pipeline.report.build import RunReport, reporting
 from pipeline.report.card import RunCard
 from pipeline.runs.layout import RunLayout
 from pipeline.runs.lease import Lease
-from pipeline.runs.manifest import (
-    ListingJournal,
-    ManifestWriter,
-    failed_rows,
-    unrecorded,
-)
+from pipeline.runs.manifest import ListingJournal, ManifestWriter, failed_rows, unrecorded
 from pipeline.runs.resume import ResumeCheck, Stamped, fold_runs, stamped_image
 from pipeline.runs.status import Status, Totals
 from pipeline.settings import TASK_CPUS
