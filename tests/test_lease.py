@@ -108,3 +108,28 @@ def test_video_into_a_held_output_is_refused_and_archive_runs_hold_their_work_ar
         with pytest.raises(OutputHeld, match="archive-run"):
             convert(ConvertConfig(str(tmp_path / "in"), str(tmp_path / "styled.zip"),
                                   ModelSettings("onnx", {"preset": "multistyle26"}), archive=True))
+
+
+def test_slow_storage_neither_loses_the_lease_nor_lets_another_run_take_it(s3, s3_endpoint: str) -> None:
+    """Every request to the lease answered late, one renewal after the client gave up (it retries; its
+    If-Match then fails against its own landed write): the holder keeps OUTPUT through two terms,
+    and another run is refused all along."""
+    from fault_proxy import FaultProxy
+
+    proxy = FaultProxy(s3_endpoint, stall_seconds=2)
+    output = f"s3://{BUCKET}/slow-lease-{time.time_ns()}"
+    layout = RunLayout.for_folder(output, {"endpoint_url": proxy.url})
+    try:
+        with Lease(layout, "slow-run", seconds=6) as lease:  # its requests give up after 1 s
+            late = proxy.add(method="PUT", key_contains="lease", fault="delay", times=1)  # answered after 2 s
+            proxy.add(key_contains="lease", fault="delay", times=-1, seconds=0.3)  # the rest: slow, in time
+            deadline = time.monotonic() + 12
+            while time.monotonic() < deadline:
+                with pytest.raises(OutputHeld, match="slow-run"):
+                    Lease(RunLayout.for_folder(output, {}), "contender").acquire()
+                time.sleep(0.5)
+            assert late.fired == 1
+            lease.check()
+            assert stored(lease)["run_id"] == "slow-run"
+    finally:
+        proxy.close()

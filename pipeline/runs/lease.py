@@ -5,6 +5,9 @@ Taking it is an exclusive create: S3's conditional PUT (`If-None-Match: *`), a h
 written file on local and NFS disks. Renewing and taking over an expired lease replace it only if it
 is still the version that was read (S3 `If-Match` on its ETag; on local disks a compare of the
 content, then an atomic rename). A holder on this host whose process is gone has expired at once.
+Slow storage never costs a live run its lease: each lease request gives up within a sixth of the term
+(two tries), a failed renewal is tried again three times as often, and a renewal whose answer came
+after the client gave up is recognised as our own write.
 """
 from __future__ import annotations
 
@@ -17,13 +20,14 @@ import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Mapping
 
+from fsspec.core import split_protocol
 from fsspec.implementations.local import LocalFileSystem
 
 from operators.errors import ConfigError
 from pipeline.runs.layout import RunLayout
-from pipeline.storage import atomic_writer, to_url
+from pipeline.storage import S3_PROTOCOLS, atomic_writer, filesystem, to_url
 
 LEASE_SECONDS = 60.0
 log = logging.getLogger(__name__)
@@ -65,6 +69,17 @@ class Holder:
         return False
 
 
+def bounded(url: str, options: Mapping[str, Any], seconds: float) -> dict[str, Any]:
+    """`options` whose S3 requests give up after `seconds` (at least 1), two tries each: a lease
+    request must end well within the lease's term, however slow the store."""
+    if split_protocol(url)[0] not in S3_PROTOCOLS:
+        return dict(options)
+    limit = max(seconds, 1.0)
+    config = {**dict(options.get("config_kwargs") or {}), "connect_timeout": limit, "read_timeout": limit,
+              "retries": {"mode": "standard", "max_attempts": 2}}
+    return {**options, "config_kwargs": config}
+
+
 def current_holder(layout: RunLayout) -> Holder | None:
     """Who holds OUTPUT now; None if no run does (no lease, or an expired one)."""
     holder, _ = Lease(layout, run_id="")._read()
@@ -76,7 +91,7 @@ class Lease:
 
     def __init__(self, layout: RunLayout, run_id: str, seconds: float = LEASE_SECONDS, wait: bool = False) -> None:
         self.output = layout.output
-        self.fs, self.path = layout.fs(layout.lease)
+        self.fs, self.path = filesystem(layout.lease, bounded(layout.lease, layout.storage_options, seconds / 6))
         self.run_id, self.seconds, self.wait = run_id, seconds, wait
         self.started_at = time.time()
         self.version: Any = None  # what the store says we last wrote (ETag, or our bytes on local disks)
@@ -139,15 +154,18 @@ class Lease:
             log.warning("could not release the lease %s (%s); it expires within %d s", self.url, exc, self.seconds)
 
     def _renew_until_stopped(self) -> None:
-        while not self._stop.wait(self.seconds / 4):
+        interval = self.seconds / 4
+        while not self._stop.wait(interval):
             try:
                 if not self._replace(self.version):
                     holder, _ = self._read()
                     self.lost = f"another run took OUTPUT over: {holder.describe() if holder else 'unknown'}"
                     log.error("lease lost: %s", self.lost)
                     return
-            except OSError as exc:  # the store is unreachable for now; the next renewal tries again
+                interval = self.seconds / 4
+            except OSError as exc:  # the store is slow or unreachable for now: try again soon
                 log.warning("could not renew the lease %s: %s", self.url, exc)
+                interval = self.seconds / 12
 
     def _content(self) -> bytes:
         now = time.time()
@@ -212,6 +230,16 @@ class Lease:
             return False
         except OSError as exc:
             if exc.errno == errno.EINVAL and "condition" in str(exc):  # 412 Precondition Failed
-                return False
+                return self._landed_already()
             raise
         return True
+
+    def _landed_already(self) -> bool:
+        """After a 412: whether the lease changed only by our own write. Slow storage answers a PUT
+        after the client gave up; the client's retry then fails its If-Match against the write that
+        landed. The run still holds OUTPUT: adopt that version."""
+        holder, version = self._read()
+        if holder and (holder.run_id, holder.host, holder.pid) == (self.run_id, socket.gethostname(), os.getpid()):
+            self.version = version
+            return True
+        return False
