@@ -10,6 +10,7 @@ generator.
 """
 from __future__ import annotations
 
+import collections
 import http.client
 import http.server
 import random
@@ -33,13 +34,14 @@ class Rule:
     seconds: float | None = None  # of a stall or delay (None: the proxy's stall_seconds)
     fired: int = 0
 
-    def matches(self, method: str, path: str, draw: float) -> bool:
+    def matches(self, method: str, path: str) -> bool:
         return (self.method in ("*", method) and self.key_contains in path
-                and (self.times < 0 or self.fired < self.times) and draw < self.share)
+                and (self.times < 0 or self.fired < self.times))
 
 
 class FaultProxy:
-    """Forwards to `upstream`; `url` is the proxy's own address; `faults` counts what fired, by kind."""
+    """Forwards to `upstream`; `url` is the proxy's own address; `faults` counts what fired, by kind;
+    `puts` the PUTs the store took, by path."""
 
     def __init__(self, upstream: str, stall_seconds: float = 5.0, seed: int = 0) -> None:
         self.upstream = urlsplit(upstream)
@@ -48,6 +50,7 @@ class FaultProxy:
         self.requests = 0
         self.stall_seconds = stall_seconds
         self.random = random.Random(seed)
+        self.puts: collections.Counter[str] = collections.Counter()
         self.lock = threading.Lock()
         proxy = self
 
@@ -91,9 +94,8 @@ class FaultProxy:
     def _fault_for(self, method: str, path: str) -> Rule | None:
         with self.lock:
             self.requests += 1
-            draw = self.random.random()
             for rule in self.rules:
-                if rule.matches(method, path, draw):
+                if rule.matches(method, path) and (rule.share >= 1 or self.random.random() < rule.share):
                     rule.fired += 1
                     self.faults[rule.fault] = self.faults.get(rule.fault, 0) + 1
                     return rule
@@ -129,6 +131,9 @@ class FaultProxy:
             upstream.request(handler.command, handler.path, body=body, headers=headers)
             response = upstream.getresponse()
             payload = response.read()
+            if handler.command == "PUT" and response.status < 300:
+                with self.lock:
+                    self.puts[urlsplit(handler.path).path] += 1
             if fault == "delay":  # done upstream; answered late
                 time.sleep(seconds)
             handler.send_response(response.status, response.reason)
