@@ -136,6 +136,12 @@ def stream_small_blocks() -> None:
     ray.data.DataContext.get_current().target_max_block_size = BLOCK_BYTES
 
 
+def pickle_ragged_columns() -> None:
+    """Ragged images and per-variant lists travel as pickled objects: said up front, so that Ray
+    Data does not warn in every worker that it fell back to that."""
+    ray.data.DataContext.get_current().enable_fallback_to_arrow_object_ext_type = True
+
+
 def stylized(ds: ray.data.Dataset, decode: DecodeStep, plan: ImagePlan, pool: ActorPool,
              isolated: bool = False) -> ray.data.Dataset:
     """Gathered rows -> read and decode -> stylize (the pool): still one row per input, its
@@ -185,6 +191,7 @@ def prepare_ray() -> None:
     ensure_ray()
     tolerate_lost_blocks()
     stream_small_blocks()
+    pickle_ragged_columns()
 
 
 def convert(cfg: ConvertConfig) -> RunResult:

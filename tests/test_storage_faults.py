@@ -1,7 +1,9 @@
 """Throttling, 500s, dropped connections and stalls between the workers and S3 (a fault-injecting
 proxy in front of moto's server): retried by botocore's own retry mode; an object that keeps
-failing fails alone; the rest is converted."""
+failing fails alone; the rest is converted; slow answers slow a run but neither fail nor hang it."""
 from __future__ import annotations
+
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -56,3 +58,24 @@ def test_an_object_that_keeps_failing_fails_alone(ray_cluster, s3, proxy: FaultP
     assert [rows[f"{i}.png"]["status"] for i in range(4)] == ["converted", "converted", "failed", "failed"]
     assert all(rows[f"{i}.png"]["error"].startswith("cannot read input") for i in (2, 3))
     assert result.exit_code == 1 and not result.totals.aborted
+
+
+@pytest.mark.slow
+def test_slow_answers_slow_the_run_but_neither_fail_nor_hang_it(ray_cluster, s3, s3_endpoint: str) -> None:
+    """A third of all requests answered 1.5 s late (done by the store, the answer held back), some
+    past the 2-s timeout: botocore retries, the lease holds, and everything converts."""
+    proxy = FaultProxy(s3_endpoint, stall_seconds=1.5)
+    prefix = f"{BUCKET}/faults/slow"
+    for i in range(8):
+        s3.pipe(f"{prefix}/in/{i}.png", encoded(photo(12, 12, seed=i)))
+    proxy.add(fault="delay", times=-1, share=0.33)
+    proxy.add("PUT", "/faults/slow/out/", "delay", times=2, seconds=3)  # past the timeout: retried
+    try:
+        started = time.monotonic()
+        result = convert(ConvertConfig(f"s3://{prefix}/in", f"s3://{prefix}/out", INVERT,
+                                       storage_options=through(proxy)))
+        assert time.monotonic() - started < 300
+    finally:
+        proxy.close()
+    assert (result.totals.converted, result.totals.failed) == (8, 0), pq.read_table(result.manifest).to_pylist()
+    assert proxy.faults["delay"] >= 10
