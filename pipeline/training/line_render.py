@@ -26,9 +26,6 @@ BASELINE = 46  # pixels from the top of a 64-pixel line
 TYPED_SIZE = 30  # typed font size at LINE_HEIGHT: capitals ~21 px, descenders to ~54 px
 SUPERSAMPLE = 2
 SMALL_PRINT_SHARE = 0.4  # typed lines rendered as photographed small print (x-height 4-11 px), enlarged to model size
-# Half the small-print lines are the smallest (scan scale 0.25-0.45, x-height 4-6.5 px): the type a
-# phone's photo of a book page gives, and the hardest to read.
-SMALL_PRINT_SCALES = ((0.25, 0.45), (0.45, 0.75))
 
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", os.path.expanduser("~/.fonts"))
 WORDS_FILE = "/usr/share/dict/words"  # Debian's wamerican
@@ -176,8 +173,7 @@ class Jitter:
             glyph_shift=float(rng.uniform(0.0, 0.6)), slant=float(rng.uniform(-0.1, 0.2)),
             stroke=int(rng.integers(0, 3)), ink=int(rng.integers(0, 50)),
             scan_blur=float(rng.uniform(0.0, 0.7)), scan_noise=float(rng.uniform(0.0, 6.0)),
-            scan_scale=float(rng.uniform(*SMALL_PRINT_SCALES[rng.integers(2)])) if rng.random() < SMALL_PRINT_SHARE
-            else 1.0,
+            scan_scale=float(rng.uniform(0.3, 0.75)) if rng.random() < SMALL_PRINT_SHARE else 1.0,
             scan_quality=int(rng.integers(55, 90)),
         )
 
