@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from operators.spec import Option
-from operators.tensors import pad_to_multiple, pick_device, to_tensor, to_uint8
+from operators.tensors import pad_to_multiple, pick_device, placement, to_tensor, to_uint8
 from operators.tiling import run_tiled_shared
 
 AUTO_TILE = 1024  # tile side after a CUDA out-of-memory error when no tile size was set
@@ -38,6 +38,11 @@ class FeedForwardStylizer:
         cuda = self.device.type == "cuda"
         self.memory_format = torch.channels_last if cuda or self.channels_last_on_cpu else torch.contiguous_format
         self.net = net.to(self.device, dtype=self.dtype, memory_format=self.memory_format).eval()
+
+    @property
+    def placement(self) -> str:
+        """Where the network runs: device, precision, GPU name."""
+        return placement(self.device, self.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a padded batch in `value_range`."""

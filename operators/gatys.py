@@ -22,6 +22,7 @@ from operators.tensors import (
     fit_longer_side,
     keep_colors,
     pick_device,
+    placement,
     resize,
     to_tensor,
     to_uint8,
@@ -82,6 +83,11 @@ class GatysStylizer:
     Subclasses change what the style loss compares (`taps`, `prepare_style`, `batch_context`,
     `style_loss`) and how the result is composed (`compose`); the loop stays the same.
     """
+
+    @property
+    def placement(self) -> str:
+        """Where VGG and the optimisation run."""
+        return placement(self.device)
 
     def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
         check_options(options)

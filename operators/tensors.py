@@ -46,6 +46,15 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+def placement(device: torch.device, dtype: torch.dtype = torch.float32) -> str:
+    """Where a torch model runs, as a run's note says it: `cuda:0 float16 (NVIDIA H200)`, `cpu float32`."""
+    precision = str(dtype).removeprefix("torch.")
+    if device.type != "cuda":
+        return f"{device.type} {precision}"
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} {precision} ({torch.cuda.get_device_name(index)})"
+
+
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Antialiased bilinear resize of (N, C, H, W) to `size` (H, W); a no-op at the same size."""
     if tuple(x.shape[-2:]) == tuple(size):

@@ -89,9 +89,10 @@ def _model_rows(batch: Batch, *, mode: str, max_pixels: int) -> Batch:
 
 
 def _settled_rows(batch: Batch) -> Batch:
-    """The pool's rows as the caller's: pending ones converted, the pool's timing dropped."""
+    """The pool's rows as the caller's: pending ones converted, the pool's timing and placement
+    dropped (an actor whose GPU goes unused says so in its log)."""
     status = np.where(batch["status"] == Status.PENDING.value, Status.CONVERTED.value, batch["status"]).astype(object)
-    return {name: column for name, column in batch.items() if name != "seconds"} | {"status": status}
+    return {name: column for name, column in batch.items() if name not in ("seconds", "placement")} | {"status": status}
 
 
 def convert(input: str, output: str, operator: str, *, weights: str | None = None,

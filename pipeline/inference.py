@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pipeline.runs.status import Outcomes
 from pipeline.settings import CPU_ACTORS_MAX, TASK_CPUS, PoolSettings
 from pipeline.variants import regather, spread
 
+log = logging.getLogger(__name__)
 # glibc's mallopt parameters (malloc.h) and the size up to which freed memory is kept for reuse
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 KEPT_HEAP_BYTES = 1 << 30
@@ -41,6 +43,19 @@ def keep_freed_memory() -> None:
     libc.mallopt(M_TRIM_THRESHOLD, KEPT_HEAP_BYTES)
 
 
+def where_it_runs(operator: str, model: object, gpus: list) -> str:
+    """The run note's line for one actor's model: where it really runs (its `placement`), and a
+    warning where the actor holds a GPU but the model runs on the CPU (never silent)."""
+    placed = getattr(model, "placement", "") or "cpu"
+    line = f"{operator} on {placed}"
+    if gpus and placed.startswith("cpu"):
+        hint = ("ONNX Runtime has no working CUDA provider on this node: install stylebatch[gpu] "
+                "(onnxruntime-gpu in place of onnxruntime)" if "ExecutionProvider" in placed
+                else "torch sees no CUDA device on this node")
+        line = f"warning: a model actor holds GPU {','.join(map(str, gpus))} but {line}: {hint}"
+    return line
+
+
 class StylizeActor:
     """Holds one operator model resident on this actor's device (or one per variant of a run of
     several styles); stylizes equal-shape groups."""
@@ -57,14 +72,19 @@ class StylizeActor:
                        for name, variant_options in (variants or {"": options}).items()}
         self.model = next(iter(self.models.values()))
         self.max_batch = max_batch
+        self.placement = where_it_runs(operator, self.model, ray.get_gpu_ids())
+        if self.placement.startswith("warning"):
+            log.warning(self.placement)
 
     def __call__(self, batch: Batch) -> Batch:
         """Stylize each pending row's `image`. Gathered rows (a run's, with `variants`) are spread
         into one row per input and variant, each through its variant's model, and gathered back:
         an input's outputs leave the actor as one row."""
         if "variants" in batch:  # not through self(...): Ray runs an actor's calls on one thread, wrapped
-            return regather(self._stylize(spread(batch)), [len(names) for names in batch["variants"]])
-        return self._stylize(batch)
+            out = regather(self._stylize(spread(batch)), [len(names) for names in batch["variants"]])
+        else:
+            out = self._stylize(batch)
+        return {**out, "placement": np.full(len(out["input"]), self.placement, object)}
 
     def _stylize(self, batch: Batch) -> Batch:
         """Each pending row through its variant's model, in groups of one variant and shape."""
@@ -125,7 +145,9 @@ class ActorPool:
         (an actor that runs threads of its own, as the video segment actor does) one actor. Actors
         reserve a fraction of a CPU so that read, decode and encode tasks can always run; those
         tasks run at most one per two CPUs at a time, so that a small node starts a few task
-        workers, not one per queued block, while the model loads."""
+        workers, not one per queued block, while the model loads. A GPU actor that decodes and
+        encodes itself (not `actor_per_core`: video) reserves its share of its node's cores but
+        one, since a GPU without NVENC (H100, H200, A100) leaves the encoding to x264 there."""
         resources = ray.cluster_resources()
         cpus, gpus = int(resources.get("CPU", 1.0)), resources.get("GPU", 0.0)
         gpus_per_actor = settings.gpus_per_actor if settings.gpus_per_actor is not None else (1.0 if gpus else 0.0)
@@ -135,7 +157,10 @@ class ActorPool:
         else:
             size = settings.actors or (max(1, min(cpus, CPU_ACTORS_MAX)) if actor_per_core else 1)
             batch_size = settings.batch_size or 1
-        return cls(size=size, num_gpus=gpus_per_actor, num_cpus=1.0 if gpus_per_actor and cpus >= size + 2 else 0.5,
+        num_cpus = 1.0 if gpus_per_actor and cpus >= size + 2 else 0.5
+        if gpus_per_actor and not actor_per_core:
+            num_cpus = max(num_cpus, float(int(cpus_per_gpu(ray.nodes()) * gpus_per_actor) - 1))
+        return cls(size=size, num_gpus=gpus_per_actor, num_cpus=num_cpus,
                    threads=0 if gpus_per_actor else max(1, min(_largest_node_cpus(cpus), cpus // size)),
                    batch_size=batch_size, cpu_tasks=max(1, cpus // 2), max_retries=settings.max_retries)
 
@@ -177,6 +202,12 @@ class ActorPool:
                 max_restarts=-1,
                 max_task_retries=self.max_retries,
             )
+
+
+def cpus_per_gpu(nodes: list[dict[str, Any]]) -> float:
+    """The fewest CPUs per GPU on a live node with GPUs, of `ray.nodes()` (0 where there is none)."""
+    return min((node["Resources"].get("CPU", 0) / node["Resources"]["GPU"] for node in nodes
+                if node["Alive"] and node["Resources"].get("GPU")), default=0.0)
 
 
 def _largest_node_cpus(default: int) -> int:

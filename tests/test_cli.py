@@ -95,6 +95,9 @@ def test_cluster_config_passes_rays_validation() -> None:
         validate_config(fillout_defaults({**config, "idle_timeout_minutes": "soon"}))
     assert config["provider"]["type"] == "aws" and config["idle_timeout_minutes"] > 0
     assert any("pip install" in c for c in config["setup_commands"])
+    gpu_setup = " ".join(config["available_node_types"]["gpu_worker"]["worker_setup_commands"])
+    assert "stylebatch[gpu]" in gpu_setup and "[cpu]" not in gpu_setup  # one ONNX Runtime build a node
+    assert "stylebatch[cpu]" in " ".join(config["head_setup_commands"])
     head, workers = config["head_start_ray_commands"][-1], config["worker_start_ray_commands"][-1]
     assert "RAY_AUTH_MODE=token" in head and "RAY_AUTH_MODE=token" in workers  # every node checks the token
     assert "--dashboard-host=127.0.0.1" in head  # the job API is reached through `ray dashboard` only

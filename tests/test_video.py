@@ -208,8 +208,10 @@ def test_a_segment_streams_and_is_never_held_whole(ray_cluster, tmp_path: Path) 
 
 def test_codec_choice_and_fallback_on_a_machine_without_nvenc() -> None:
     assert not opens("h264_nvenc")  # this machine has no NVIDIA GPU: NVENC must not open
-    encoder, why = choose_encoder("auto", has_gpu=True, crf=20, preset="veryfast")
-    assert encoder.name == "libx264" and why == "auto: NVENC does not open on the actor's GPU"
+    encoder, why = choose_encoder("auto", has_gpu=True, crf=20, preset="veryfast", threads=7)
+    assert encoder.name == "libx264" and encoder.options["threads"] == "7"  # the cores the GPU actor reserved
+    assert why == "auto: this GPU has no NVENC (H100, H200 and A100 have none): libx264 on the node's cores, 7 threads"
+    assert "threads" not in choose_encoder("auto", has_gpu=False, crf=20, preset="veryfast")[0].options
     assert choose_encoder("auto", has_gpu=False, crf=20, preset="veryfast")[0].options["crf"] == "20"
     with pytest.raises(RuntimeError, match="--encoder hevc_nvenc does not open"):
         choose_encoder("hevc_nvenc", has_gpu=True, crf=20, preset="medium")

@@ -175,6 +175,7 @@ class RunLife:
         self._stack = contextlib.ExitStack()
         self.report: RunReport | None = None
         self.started = 0.0
+        self.placements: set[str] = set()  # where the model actors' models run (the actors' `placement`)
 
     def __enter__(self) -> RunLife:
         with contextlib.ExitStack() as stack:
@@ -207,6 +208,8 @@ class RunLife:
             if pc.any(refused).as_py():
                 self.record([table.filter(pc.invert(refused))])
                 raise StoreRefused(table.filter(refused)["error"][0].as_py())
+            if "placement" in table.column_names:
+                self.placements.update(pc.unique(table["placement"]).to_pylist())
             for name, value in self.constants.items():
                 if name not in table.column_names:
                     table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
@@ -244,6 +247,7 @@ class RunLife:
         done, unit = (totals.converted, "images") if frames is None else (frames, "frames")
         totals.images_per_second = done / totals.seconds if totals.seconds else 0.0
         assert self.report is not None
+        note = "\n".join([*sorted(self.placements, key=lambda line: (not line.startswith("warning"), line)), note]).strip()
         if pictures:
             self.report.pictures(pictures)
         manifest, summary = self.writer.finish(totals)

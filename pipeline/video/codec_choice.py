@@ -31,11 +31,12 @@ class Encoder:
         return "p010le" if self.name == "hevc_nvenc" else "yuv420p10le"
 
     @classmethod
-    def of(cls, name: str, crf: int, preset: str) -> Encoder:
+    def of(cls, name: str, crf: int, preset: str, threads: int = 0) -> Encoder:
+        """`threads`: the CPU encoders' threads (0: theirs, one and a half per core of the machine)."""
         if name.endswith("_nvenc"):  # no B-frames anywhere: segments join by re-timing packets
             return cls(name, {"rc": "vbr", "cq": str(crf), "preset": NVENC_PRESETS.get(preset, "p5"), "bf": "0"})
         params = "x265-params" if name == "libx265" else "x264-params"  # chroma sited as `colour.rgb_to_yuv` makes it
-        return cls(name, {"crf": str(crf), "preset": preset,
+        return cls(name, {"crf": str(crf), "preset": preset, **({"threads": str(threads)} if threads else {}),
                           params: "bframes=0:chromaloc=1" + (":log-level=error" if name == "libx265" else "")})
 
     def carrying(self, light: HdrLight) -> Encoder:
@@ -59,22 +60,25 @@ def opens(name: str) -> bool:
         return False
 
 
-def choose_encoder(requested: str, has_gpu: bool, crf: int, preset: str, hevc: bool = False) -> tuple[Encoder, str]:
+def choose_encoder(requested: str, has_gpu: bool, crf: int, preset: str, hevc: bool = False,
+                   threads: int = 0) -> tuple[Encoder, str]:
     """(the encoder, why it was chosen). `auto`: NVENC on a GPU actor where it opens, else the CPU's
-    x264, or HEVC's (hevc_nvenc, x265) where `hevc` (HDR kept); a named encoder that does not open
-    is an error saying what to use instead."""
+    x264, or HEVC's (hevc_nvenc, x265) where `hevc` (HDR kept), on `threads` (0: the encoder's
+    choice); a named encoder that does not open is an error saying what to use instead."""
     if requested == "auto":
         gpu, cpu = ("hevc_nvenc", "libx265") if hevc else ("h264_nvenc", "libx264")
         if has_gpu and opens(gpu):
             return Encoder.of(gpu, crf, preset), "auto: the actor's GPU"
-        return Encoder.of(cpu, crf, preset), ("auto: NVENC does not open on the actor's GPU" if has_gpu
-                                              else "auto: the actor has no GPU")
+        on = f", {threads} threads" if threads else ""
+        return Encoder.of(cpu, crf, preset, threads), (
+            f"auto: this GPU has no NVENC (H100, H200 and A100 have none): {cpu} on the node's cores{on}"
+            if has_gpu else f"auto: the actor has no GPU{on}")
     if requested not in ENCODERS:
         raise ValueError(f"--encoder {requested}: choose one of {', '.join(ENCODERS)}")
     if not opens(requested):
         raise RuntimeError(f"--encoder {requested} does not open on this worker (no NVIDIA GPU or driver?); "
                            "use --encoder auto or a CPU encoder (libx264, libx265)")
-    return Encoder.of(requested, crf, preset), "asked for"
+    return Encoder.of(requested, crf, preset, threads), "asked for"
 
 
 def choose_decoder(requested: str, has_gpu: bool) -> tuple[HWAccel | None, str]:

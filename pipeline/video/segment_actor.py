@@ -82,7 +82,11 @@ class SegmentActor(StylizeActor):
         self.job = job
         self.model_turn = threading.Lock()  # one resident model, one forward pass at a time
         has_gpu = bool(ray.get_gpu_ids())
-        self.encoder, encoder_why = choose_encoder(job.encoder, has_gpu, job.crf, job.preset, job.colour.keeps_hdr)
+        # a GPU actor reserves its share of the node's cores for the CPU encoder (`ActorPool`): x264
+        # takes that many threads; a CPU actor's encoder shares the node with the model's threads
+        threads = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 0)) if has_gpu else 0
+        self.encoder, encoder_why = choose_encoder(job.encoder, has_gpu, job.crf, job.preset, job.colour.keeps_hdr,
+                                                   threads)
         self.hwaccel, decoder_why = choose_decoder("cpu" if job.members else job.decoder, has_gpu)
         self.codecs = (f"decoder {'cuda (NVDEC)' if self.hwaccel else 'cpu'} ({decoder_why}), "
                        f"encoder {self.encoder.name} ({encoder_why})")
@@ -103,7 +107,8 @@ class SegmentActor(StylizeActor):
                 outcomes.fail(i, f"{type(exc).__name__}: {exc}")  # the row's input names its frames
             figures["seconds"][i] = time.perf_counter() - began
             figures["finished_at"][i] = time.time_ns() // 1_000_000  # here, not when the driver hears of it
-        return {**batch, **outcomes.columns(), **figures, "codecs": np.array([self.codecs] * rows, object)}
+        return {**batch, **outcomes.columns(), **figures, "codecs": np.array([self.codecs] * rows, object),
+                "placement": np.array([self.placement] * rows, object)}
 
     def _segment(self, output: str, start: int, end: int, stamp: str) -> dict[str, float]:
         job = self.job
