@@ -13,7 +13,9 @@ runs again, as a scheduler would). A run that ends
 with failed inputs is run again too. Each run must end within 3x the clean run's time.
 
 Checked afterwards: every input has exactly one output object and is converted exactly once
-across the runs' manifests (every other row of it says skipped), and the exit codes are those
+across the runs' manifests (every other row of it says skipped), or was written by the killed
+driver's run after its last manifest part and adopted by the next run by its stamp (only skipped
+rows: `adopted_from_killed_runs`), and the exit codes are those
 designed (the killed driver aside: 0, or 1 while some input failed). Reported: the faults and
 kills, each run's time and exit status, the redone work (output PUTs beyond one per input), and
 the peak memory summed over every process (the cluster's included). `--json` prints the figures
@@ -172,9 +174,11 @@ def outcome(fs: s3fs.S3FileSystem, output: str, count: int, proxy: FaultProxy) -
         with fs.open(manifest, "rb") as f:
             rows += pq.read_table(f, columns=["input", "status"]).to_pylist()
     converted = collections.Counter(row["input"] for row in rows if row["status"] == "converted")
+    skipped = {row["input"] for row in rows if row["status"] == "skipped"}
     statuses = collections.Counter(row["status"] for row in rows)
     puts = sum(output_puts(proxy, output).values())
     return {"outputs": len(outputs), "inputs_converted": len(converted),
+            "adopted_from_killed_runs": len(skipped - set(converted)),
             "converted_more_than_once": sum(1 for n in converted.values() if n > 1),
             "rows": dict(statuses), "output_puts": puts, "redone_writes": puts - count}
 
@@ -261,7 +265,8 @@ def main() -> None:
     print("\n".join(chaos.log))
     print("\n| figure | value |\n|---|---|")
     for key in ("inputs", "clean_seconds", "chaos_seconds", "slowest_run_vs_clean", "kills", "nodes_replaced",
-                "drivers_killed", "s3_requests", "s3_faults", "outputs", "inputs_converted", "converted_more_than_once",
+                "drivers_killed", "s3_requests", "s3_faults", "outputs", "inputs_converted", "adopted_from_killed_runs",
+                "converted_more_than_once",
                 "rows", "redone_writes", "peak_mib_all_processes"):
         print(f"| {key} | {report[key]} |")
     print("\n| run | exit status | seconds | last line |\n|---|---|---|---|")

@@ -84,7 +84,8 @@ class StylizeActor:
             out = regather(self._stylize(spread(batch)), [len(names) for names in batch["variants"]])
         else:
             out = self._stylize(batch)
-        return {**out, "placement": np.full(len(out["input"]), self.placement, object)}
+        rows = len(next(iter(batch.values())))  # one out per row in, gathered or not
+        return {**out, "placement": np.full(rows, self.placement, object)}
 
     def _stylize(self, batch: Batch) -> Batch:
         """Each pending row through its variant's model, in groups of one variant and shape."""

@@ -111,9 +111,10 @@ def test_the_closing_lines_name_the_first_failed_inputs_and_point_to_the_rest() 
     totals = Totals(run_id="r", operator="onnx", config_hash="h", inputs=9, converted=2, failed=7)
     failures = tuple((f"/in/bad{k}.png", "not a recognised image format") for k in range(5))
     lines = RunResult(totals, "/out", "/out/_manifest/r.parquet", "/out/_manifest/r.json", report="/out/_report/r.html",
-                      failures=failures).line("/tmp/ray/session/logs").splitlines()
+                      note="onnx on cpu CPUExecutionProvider", failures=failures).line("/tmp/ray/session/logs").splitlines()
     assert lines[:5] == [f"failed: /in/bad{k}.png: not a recognised image format" for k in range(5)]
     assert lines[5] == "2 more failed inputs: `stylebatch status /out` or the report /out/_report/r.html"
+    assert lines[6] == "onnx on cpu CPUExecutionProvider"  # the notes after the failures, before the summary
     assert lines[-1].startswith("2 converted, 0 skipped, 7 failed of 9 inputs") and lines[-1].endswith(
         "logs: /tmp/ray/session/logs")
 

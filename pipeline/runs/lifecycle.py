@@ -132,15 +132,15 @@ class RunResult:
         return 1 if self.totals.failed else 0
 
     def line(self, logs: str = "") -> str:
-        """The run's closing lines: its notes, the first failed inputs by name, and last the one-line
-        summary (ending with where Ray's `logs` are, if given)."""
+        """The run's closing lines: the first failed inputs by name (what a user acts on first), its
+        notes, and last the one-line summary (ending with where Ray's `logs` are, if given)."""
         t = self.totals
         summary = (
             f"{t.converted} converted, {t.skipped} skipped, {t.failed} failed of {t.inputs} inputs "
             f"in {t.seconds:.1f} s ({t.images_per_second:.2f} {self.unit}/s); "
             f"output: {self.output}  manifest: {self.manifest}  summary: {self.summary}"
             + (f"  report: {self.report}" if self.report else "") + (f"  logs: {logs}" if logs else ""))
-        return "\n".join([*self.note.splitlines(), *self.failure_lines(), summary])
+        return "\n".join([*self.failure_lines(), *self.note.splitlines(), summary])
 
     def failure_lines(self) -> list[str]:
         """The failed inputs named one a line (the first few), and where the rest are."""
