@@ -222,6 +222,7 @@ def convert(cfg: ConvertConfig) -> RunResult:
         run.record(batches(_chain(listed(plan, listing, pool.max_retries), steps, plan, pool)))
         run.retry_lost(lambda lost: _chain(lost.map_batches(gather, batch_size=None, batch_format="pyarrow"), steps,
                                            plan, pool, isolated=True), pool.max_retries + 1)
+        run.check_listing()
         notes = [f"{len(plan.styles)} variants, each input once in each: "
                  + ", ".join(f"{style.variant}/" for style in plan.styles)] if cfg.variants else []
         if cfg.archive:

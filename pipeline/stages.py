@@ -9,6 +9,7 @@ the many short-lived task workers start fast.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import posixpath
 import time
@@ -67,6 +68,23 @@ def list_inputs(batch: Batch, *, step: ListStep) -> Iterator[Batch | pa.Table]:
     check finds it done), directory by directory as the listing goes. With a journal, every row goes
     to the run's journal, and only rows with work to do flow on, gathered one per input (the journal
     records the others' manifest rows)."""
+    if not step.journal:
+        yield from _listed_rows(step)
+        return
+    try:
+        for rows in _listed_rows(step):
+            todo = step.journal.add(pa.table({name: rows[name] for name in LISTING_COLUMNS + STYLE_COLUMNS}))
+            if todo.num_rows:
+                yield gather(todo)
+        step.journal.close()
+    except Exception as exc:  # Ray Data drops a failed task's blocks: the journal's end says the run lost inputs
+        with contextlib.suppress(OSError):  # OUTPUT takes nothing more: the missing end says it then
+            step.journal.close(stopped=str(exc) if isinstance(exc, StoreRefused) else f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _listed_rows(step: ListStep) -> Iterator[Batch]:
+    """The listing's batches, with the resume checks' marks, up to the step's limit."""
     listed = _list_inputs(step)
     if any(target.resume for target in step.targets):
         for target in step.targets:
@@ -74,15 +92,7 @@ def list_inputs(batch: Batch, *, step: ListStep) -> Iterator[Batch | pa.Table]:
                 target.resume.load()
         listed = (_mark_done(rows, step.targets) for rows in listed)
     per_input = max(1, len(step.targets))
-    for rows in listed if step.limit is None else _first_rows(listed, step.limit * per_input):
-        if step.journal:
-            todo = step.journal.add(pa.table({name: rows[name] for name in LISTING_COLUMNS + STYLE_COLUMNS}))
-            if todo.num_rows:
-                yield gather(todo)
-        else:
-            yield rows
-    if step.journal:
-        step.journal.close()
+    yield from listed if step.limit is None else _first_rows(listed, step.limit * per_input)
 
 
 def _mark_done(rows: Batch, targets: tuple[Target, ...]) -> Batch:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-INPUTS = 150
+INPUTS = 300
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from fault_proxy import FaultProxy
 from images import encoded, photo
 
 from pipeline.run import ConvertConfig, convert
+from pipeline.runs.lifecycle import RunAborted
 from pipeline.settings import ModelSettings
 
 INVERT = ModelSettings("poison_operator:SPEC", {})
@@ -79,3 +80,21 @@ def test_slow_answers_slow_the_run_but_neither_fail_nor_hang_it(ray_cluster, s3,
         proxy.close()
     assert (result.totals.converted, result.totals.failed) == (8, 0), pq.read_table(result.manifest).to_pylist()
     assert proxy.faults["delay"] >= 10
+
+
+@pytest.mark.slow
+def test_a_listing_that_fails_stops_the_run_and_the_rerun_finishes(ray_cluster, s3, proxy: FaultProxy) -> None:
+    """The listing task fails (OUTPUT keeps refusing its journal): Ray Data drops a failed task's
+    rows, so without the listing's end the run would end with exit 0 short of inputs."""
+    prefix = f"{BUCKET}/faults/listing"
+    for i in range(4):
+        s3.pipe(f"{prefix}/in/{i}.png", encoded(photo(12, 12, seed=i)))
+    proxy.add("PUT", "/listed/part-", "error500", times=-1)  # the listing journal's parts, not its end
+    options = through(proxy, retries={"mode": "standard", "max_attempts": 2})
+    config = ConvertConfig(f"s3://{prefix}/in", f"s3://{prefix}/out", INVERT, storage_options=options)
+    with pytest.raises(RunAborted, match="the listing of the inputs stopped before its end: OSError: .*internal error.*; "
+                                         ".*run the same command again to continue"):
+        convert(config)
+    proxy.clear()
+    result = convert(config)
+    assert result.exit_code == 0 and result.totals.converted + result.totals.skipped == 4

@@ -29,7 +29,7 @@ from pipeline.report.build import RunReport, reporting
 from pipeline.report.card import RunCard
 from pipeline.runs.layout import RunLayout
 from pipeline.runs.lease import Lease
-from pipeline.runs.manifest import ListingJournal, ManifestWriter, failed_rows, unrecorded
+from pipeline.runs.manifest import ListingJournal, ManifestWriter, failed_rows, listing_stopped, unrecorded
 from pipeline.runs.resume import ResumeCheck, Stamped, fold_runs, stamped_image
 from pipeline.runs.status import Status, Totals
 from pipeline.settings import TASK_CPUS
@@ -70,10 +70,14 @@ def stop_on_signals() -> None:
         signal.signal(signum, interrupt)
 
 
+class ListingStopped(Exception):
+    """The run's listing ended before it listed every input: the inputs after it were never seen."""
+
+
 def abort_reason(exc: BaseException) -> str:
     """The innermost `Type: message` line of an error (Ray wraps a worker's error, traceback and all)."""
-    if isinstance(exc, StoreRefused):
-        return exc.line
+    if isinstance(exc, (StoreRefused, ListingStopped)):
+        return str(exc)
     lines = [line.strip() for line in str(exc).splitlines()]
     causes = [line for line in lines if re.match(r"^[\w.]*(Error|Exception|StoreRefused): ", line)]
     reason = causes[-1] if causes else f"{type(exc).__name__}: {lines[0] if lines else ''}"
@@ -231,6 +235,13 @@ class RunLife:
         log.warning("%d inputs were held by workers that died on every retry; trying each alone", lost.num_rows)
         self.record(batches(chain(ray.data.from_arrow(lost))))
         self.fail_lost(worker_died(tries, "input", "the other inputs went on"))
+
+    def check_listing(self) -> None:
+        """ListingStopped if the listing task failed before its end (Ray Data drops a failed task's
+        rows, so the run would otherwise end as if the inputs it never listed did not exist)."""
+        stopped = listing_stopped(self.layout, self.run_id)
+        if stopped:
+            raise ListingStopped(f"the listing of the inputs stopped before its end: {stopped}")
 
     def fail_lost(self, reason: str) -> None:
         """A failed row with `reason` for every listed input that has none yet."""

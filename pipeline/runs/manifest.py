@@ -1,6 +1,7 @@
 """Run manifests: one Parquet row per input plus a JSON summary, streamed as parts while a run goes on."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import posixpath
@@ -170,6 +171,9 @@ class PartStream:
             self.pending, self.pending_rows = [], 0
 
 
+LISTING_END = "end.json"  # in a run's listing journal: the listing ended, and whether it listed everything
+
+
 class ListingJournal:
     """What the listing task found, written beside the run's manifest parts while the listing streams:
     inputs with work to do (so that at the end the run can tell which never came back: their worker
@@ -178,9 +182,11 @@ class ListingJournal:
 
     def __init__(self, layout: RunLayout, run_id: str, constants: Mapping[str, str], rows_per_part: int = 50_000) -> None:
         fs, parts_dir = layout.fs(layout.parts_dir(run_id))
-        self.constants = dict(constants)
-        self.pending = PartStream(fs, layout.fs(layout.listing_dir(run_id))[1], "part", rows_per_part)
+        listing_dir = layout.fs(layout.listing_dir(run_id))[1]
+        self.fs, self.constants = fs, dict(constants)
+        self.pending = PartStream(fs, listing_dir, "part", rows_per_part)
         self.settled = PartStream(fs, parts_dir, "settled", rows_per_part)
+        self.end = f"{listing_dir}/{LISTING_END}"
 
     def add(self, rows: pa.Table) -> pa.Table:
         """Journal a batch of listed rows (LISTING_COLUMNS, STYLE_COLUMNS where the run has several
@@ -194,9 +200,25 @@ class ListingJournal:
             self.settled.add(manifest_rows(settled, self.constants))
         return todo
 
-    def close(self) -> None:
-        self.pending.close()
-        self.settled.close()
+    def close(self, stopped: str = "") -> None:
+        """Write what is queued, then the listing's end, which a run checks: inputs after a failed
+        listing are never seen. `stopped` says why the listing failed ("" when it listed everything):
+        then what is queued goes where OUTPUT still takes it, and the end is written in any case."""
+        for stream in (self.pending, self.settled):
+            with contextlib.suppress(OSError) if stopped else contextlib.nullcontext():
+                stream.close()
+        with atomic_writer(self.fs, self.end) as f:
+            f.write(json.dumps({"stopped": stopped}).encode())
+
+
+def listing_stopped(layout: RunLayout, run_id: str) -> str:
+    """Why the run's listing ended before it listed every input ("" when it listed them all)."""
+    fs, folder = layout.fs(layout.listing_dir(run_id))
+    try:
+        with fs.open(f"{folder}/{LISTING_END}", "rb") as f:
+            return json.load(f)["stopped"]
+    except FileNotFoundError:
+        return "its task did not finish, and OUTPUT holds no word of why (see the driver's log)"
 
 
 def unrecorded(layout: RunLayout, run_id: str) -> pa.Table:
