@@ -10,6 +10,7 @@
 3. Video at 1080p: the null model and `animegan` through `stylebatch video`, with the CPU codecs
    (`--decoder cpu --encoder libx264`) and with the GPU's (`--decoder auto --encoder auto`: NVDEC,
    and NVENC where the GPU has one; H100, H200 and A100 have none, and x264 runs on the node's cores).
+4. Sizing: the cores per GPU a 1080p video needs at the model's measured speed where x264 encodes.
 Each measurement also records the peak GPU memory (nvidia-smi, sampled every 0.25 s). On a
 machine without CUDA it says "not measured" and exits 0; `--cpu` runs the same measurements on the
 CPU (small counts: `--images 4 --video-seconds 1`) to try the script there.
@@ -30,6 +31,7 @@ import torch
 from bench_pipeline import make_inputs, make_weights, measure
 from bench_video import make_input, measured, steady_fps
 from null_model import identity_model
+from x264_cores import cores_needed, encode_costs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,8 +71,9 @@ def gpu_tests() -> str:
     return "\n".join([*skips, lines[-1] if lines else f"pytest exited {done.returncode}"])
 
 
-def images(work: Path, count: int, device: str) -> str:
-    """Bare loop against the pipeline, fp16 animegan, at 512 px and 1080p."""
+def images(work: Path, count: int, device: str) -> tuple[str, float]:
+    """Bare loop against the pipeline, fp16 animegan, at 512 px and 1080p; and the bare loop's
+    images/s at 1080p."""
     weights = work / "animegan.pt"
     make_weights(weights, "animegan")
     rows = ["| size | bare loop images/s | pipeline images/s steady | whole run | pipeline / bare | peak GPU MiB |",
@@ -88,6 +91,15 @@ def images(work: Path, count: int, device: str) -> str:
         bare, run = figures["bare"], figures["local"]
         rows.append(f"| {width}x{height} | {bare['steady']:.1f} | {run['steady']:.1f} | {run['whole']:.1f} | "
                     f"{run['steady'] / bare['steady']:.2f}x | {max(bare['gpu_mib'], run['gpu_mib'])} |")
+    return "\n".join(rows), bare["steady"]
+
+
+def sizing(model_fps: float) -> str:
+    """Cores per GPU for 1080p video at this model's speed where the encode is x264's (no NVENC)."""
+    rows = [f"| x264 preset | CPU ms a frame (x264 and conversions, {os.cpu_count()} threads) | "
+            f"cores per GPU at {model_fps:.1f} frames/s |", "|---|---|---|"]
+    for cost in encode_costs(48, threads=(os.cpu_count() or 1,)):
+        rows.append(f"| {cost.preset} | {cost.whole * 1000:.0f} | {cores_needed(model_fps, cost):.1f} |")
     return "\n".join(rows)
 
 
@@ -133,8 +145,10 @@ def main() -> None:
     print("gpu tests:\n" + gpu_tests() + "\n", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        table = images(work, args.images, "cpu" if args.cpu else "cuda")
+        table, fps_1080p = images(work, args.images, "cpu" if args.cpu else "cuda")
         print(f"animegan fp16 on {name}: bare loop against `stylebatch convert`\n\n{table}\n", flush=True)
+        print(f"Cores per GPU for 1080p video where x264 encodes (animegan fp16's bare speed on {name})\n\n"
+              f"{sizing(fps_1080p)}\n", flush=True)
         print(f"`stylebatch video` on {name}\n\n" + video(work, args.video_seconds), flush=True)
     print(f"\n(gpu_check took {time.perf_counter() - started:.0f} s)")
 
