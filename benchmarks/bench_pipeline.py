@@ -11,8 +11,8 @@ the mode began: Ray's daemons and workers included) belongs to that mode alone:
   cluster    `convert` as a job on a running single-node cluster (`ray start --head`, which has run
              one earlier job), the way `ray job submit` runs it
   s3         `convert` S3 -> S3 against moto's server on 127.0.0.1
-The pipeline reports whole-run images/s (Ray start-up included) and steady state (outputs written
-after the first quarter of them, over the time they took, from the manifest's finished_at column);
+The pipeline reports whole-run images/s (Ray start-up included) and steady state (after the first
+quarter of the outputs, the least-squares slope of their count against the manifest's finished_at);
 every mode also reports images/s for its whole process (interpreter start, imports, teardown).
 Weights are random in the public checkpoint format: the compute is the same as a real checkpoint.
 `--operator fast-nst` measures the fast-neural-style TransformerNet the same way.
@@ -136,9 +136,7 @@ def run_pipeline(args: argparse.Namespace, source: str, output: str, storage: di
     with fs.open(path, "rb") as f:
         done = pq.read_table(f)
     times = np.sort(done.filter(pc.equal(done["status"], "converted"))["finished_at"].cast("int64").to_numpy()) / 1000
-    warm = times[len(times) // 4]  # steady state: after the first quarter of outputs (start-up, warm-up)
-    after_warm = int((times > warm).sum())
-    steady = after_warm / (times[-1] - warm) if after_warm else float("nan")
+    steady = steady_rate(times)
     return {"images": result.totals.converted, "seconds": seconds, "whole": result.totals.converted / seconds,
             "steady": steady, "failed": result.totals.failed}
 
@@ -181,6 +179,16 @@ def child(args: argparse.Namespace) -> None:
         figures = run_pipeline(args, "s3://bench/in", "s3://bench/out", storage)
         server.stop()
     print("RESULT " + json.dumps(figures), flush=True)
+
+
+def steady_rate(times: np.ndarray) -> float:
+    """Outputs a second after the first quarter (start-up, warm-up): the slope of the output count
+    against the sorted finish `times`, fitted by least squares, so outputs written in bursts (a
+    GPU batch at a time) count neither their first burst's tail nor their last burst in full."""
+    start = len(times) // 4
+    if len(times) - start < 2 or times[-1] <= times[start]:
+        return float("nan")
+    return float(np.polyfit(times[start:], np.arange(start, len(times)), 1)[0])
 
 
 def measure(argv: list[str]) -> dict:

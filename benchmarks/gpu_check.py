@@ -13,7 +13,7 @@
 4. Sizing: the cores per GPU a 1080p video needs at the model's measured speed where x264 encodes.
 Each measurement also records the peak GPU memory (nvidia-smi, sampled every 0.25 s). On a
 machine without CUDA it says "not measured" and exits 0; `--cpu` runs the same measurements on the
-CPU (small counts: `--images 4 --video-seconds 1`) to try the script there.
+CPU (small counts: `--images 4 --video-seconds 0.25`) to try the script there.
 """
 from __future__ import annotations
 
