@@ -3,10 +3,11 @@ frame (all threads of this process), over the same generated clip that bench_vid
 
     python benchmarks/video_costs.py --size 1920x1080 --frames 96
 
-Steps: decode (PyAV, frame threads as the pipeline sets them), YUV to RGB (the pipeline's `frame_rgb`,
-and swscale's for comparison), the null model (the `onnx` operator's conversions and an identity graph, a frame a
-call as on a CPU actor), RGB to YUV (the pipeline's `rgb_to_yuv`, and swscale's for
-comparison), libx264 encode of YUV frames with the pipeline's options (crf 18 preset medium, no
+Steps: decode (PyAV, frame threads as the pipeline sets them), YUV to RGB (the pipeline's
+`frame_rgb`, and swscale's for comparison), the null model (the `onnx` operator's conversions and
+an identity graph, a frame a call as on a CPU actor), RGB to YUV (the pipeline's `rgb_to_yuv`, and
+swscale's for comparison), the HDR tone map each way (10-bit PQ: `--hdr tonemap`, and back for
+`--hdr keep`), libx264 encode of YUV frames with the pipeline's options (crf 18 preset medium, no
 B-frames), and of the decoded frames themselves, with and without the source's picture types (see
 bench_video.transcode). A plain transcode needs decode and encode; the pipeline adds the rest.
 """
@@ -30,6 +31,9 @@ from operators.registry import get_operator
 from pipeline.inference import keep_freed_memory
 from pipeline.video.codec_choice import Encoder
 from pipeline.video.colour import VideoColour, frame_rgb, rgb_to_yuv
+from pipeline.video.tonemap import PQ, ToneMap
+
+PQ_10 = VideoColour("bt2020", primaries=9, transfer=PQ, bits=10)
 
 
 def cpu_seconds() -> float:
@@ -95,6 +99,13 @@ def main() -> None:
                 frame.pict_type = kind if keep_types else PictureType.NONE
             return frames
 
+        pq_frames = []  # the same pictures as 10-bit PQ HDR: the tone map's input
+        for image in rgb:
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv(image, PQ_10), format="yuv420p10le")
+            PQ_10.tag(frame)
+            pq_frames.append(frame)
+        tone = ToneMap(PQ)
+
         n, repeat = len(frames), args.repeat
         steps = {
             "decode": per_frame(decode, n, repeat),
@@ -103,6 +114,10 @@ def main() -> None:
                                                               n, repeat),
             "null model (a frame a call)": per_frame(lambda: [model(image[None]) for image in rgb], n, repeat),
             "RGB to YUV (rgb_to_yuv)": per_frame(lambda: [rgb_to_yuv(image, VideoColour()) for image in rgb], n, repeat),
+            "HDR PQ 10-bit to SDR (ToneMap.to_sdr, --hdr tonemap)": per_frame(
+                lambda: [tone.to_sdr(frame) for frame in pq_frames], n, repeat),
+            "SDR back to HDR PQ (ToneMap.to_hdr, --hdr keep)": per_frame(lambda: [tone.to_hdr(image) for image in rgb],
+                                                                         n, repeat),
             "RGB to YUV (swscale, for comparison)": per_frame(
                 lambda: [av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p") for image in rgb],
                 n, repeat),

@@ -58,7 +58,40 @@ def scene_to_hlg(scene: np.ndarray) -> np.ndarray:
     return np.where(scene <= 1 / 12, np.sqrt(3 * scene), _A * np.log(np.maximum(12 * scene - _B, 1e-12)) + _C)
 
 
+def _largest_component(rgb: np.ndarray) -> np.ndarray:
+    """Each pixel's largest of R, G, B: three planes compared, several times faster than numpy's
+    reduction over the last axis."""
+    return np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
+@dataclass(frozen=True)
+class Curve:
+    """An increasing curve sampled on an evenly spaced grid over [0, top]: looked up by index
+    arithmetic, several times faster than `np.interp`'s search per pixel (a 1080p frame's 2 million
+    pixels cost the tone map 160 ms that way). Linear between samples, held beyond `top`."""
+
+    top: float
+    values: np.ndarray  # float32, at top * k / (len - 1)
+
+    @classmethod
+    def sampled(cls, inputs: np.ndarray, outputs: np.ndarray, samples: int = 65536) -> Curve:
+        grid = np.linspace(0, inputs[-1], samples)
+        return cls(float(inputs[-1]), np.interp(grid, inputs, outputs).astype(np.float32))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        position = np.clip(x, 0, self.top) * np.float32((len(self.values) - 1) / self.top)
+        index = np.minimum(position.astype(np.int32), len(self.values) - 2)
+        below = self.values[index]
+        return below + (position - index) * (self.values[index + 1] - below)
+
+
 @functools.lru_cache(maxsize=4)
+def _eetf(peak: float) -> tuple[Curve, Curve]:
+    """BT.2390's EETF from [0, peak] to [0, REFERENCE_WHITE] nits, and its inverse."""
+    inputs, outputs = _eetf_table(peak)
+    return Curve.sampled(inputs, outputs), Curve.sampled(outputs, inputs)
+
+
 def _eetf_table(peak: float) -> tuple[np.ndarray, np.ndarray]:
     """BT.2390's EETF from [0, peak] to [0, REFERENCE_WHITE] nits, as (input, output) nits sampled
     densely in PQ's scale: increasing, so it is inverted by swapping the two."""
@@ -87,9 +120,8 @@ class ToneMap:
     def to_sdr_float(self, frame: av.VideoFrame) -> np.ndarray:
         """`to_sdr` unrounded: float32 on the 0-255 scale."""
         light = self._display_light(frame_rgb_float(frame) / 255)  # nits, BT.2020
-        largest = np.maximum(light.max(axis=2), 1e-6)
-        inputs, outputs = _eetf_table(self.peak)
-        light *= (np.interp(largest, inputs, outputs) / largest / REFERENCE_WHITE)[..., None].astype(np.float32)
+        largest = np.maximum(_largest_component(light), np.float32(1e-6))
+        light *= (_eetf(self.peak)[0](largest) / (largest * REFERENCE_WHITE))[..., None]
         sdr = np.clip(cv2.transform(light, BT2020_TO_BT709), 0, 1)
         return 255 * np.power(sdr, 1 / SDR_GAMMA)
 
@@ -98,9 +130,8 @@ class ToneMap:
         (H, W, 3) float32 non-linear BT.2020 RGB on the 0-255 scale, as `colour.rgb_to_yuv` takes it."""
         light = cv2.transform(np.power(np.clip(rgb.astype(np.float32) / 255, 0, 1), SDR_GAMMA), BT709_TO_BT2020)
         light = np.maximum(light, 0)  # BT.709 lies inside BT.2020: rounding only
-        largest = np.maximum(light.max(axis=2), 1e-6)
-        inputs, outputs = _eetf_table(self.peak)
-        light *= (np.interp(largest * REFERENCE_WHITE, outputs, inputs) / largest)[..., None].astype(np.float32)
+        largest = np.maximum(_largest_component(light), np.float32(1e-6))
+        light *= (_eetf(self.peak)[1](largest * np.float32(REFERENCE_WHITE)) / largest)[..., None]
         return (255 * self._signal(light)).astype(np.float32)
 
     def _display_light(self, signal: np.ndarray) -> np.ndarray:
