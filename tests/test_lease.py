@@ -120,10 +120,10 @@ def test_slow_storage_neither_loses_the_lease_nor_lets_another_run_take_it(s3, s
     output = f"s3://{BUCKET}/slow-lease-{time.time_ns()}"
     layout = RunLayout.for_folder(output, {"endpoint_url": proxy.url})
     try:
-        with Lease(layout, "slow-run", seconds=6) as lease:  # its requests give up after 1 s
-            late = proxy.add(method="PUT", key_contains="lease", fault="delay", times=1)  # answered after 2 s
+        with Lease(layout, "slow-run", seconds=10) as lease:  # its requests give up after 1.7 s
+            late = proxy.add(method="PUT", key_contains="lease", fault="delay", times=1, seconds=3)  # too late
             proxy.add(key_contains="lease", fault="delay", times=-1, seconds=0.3)  # the rest: slow, in time
-            deadline = time.monotonic() + 12
+            deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 with pytest.raises(OutputHeld, match="slow-run"):
                     Lease(RunLayout.for_folder(output, {}), "contender").acquire()

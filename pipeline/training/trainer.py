@@ -122,8 +122,10 @@ def restore_state(device: torch.device) -> dict[str, Any] | None:
     checkpoint = ray.train.get_checkpoint()
     if not checkpoint:
         return None
-    with checkpoint.as_directory() as folder:
-        return torch.load(os.path.join(folder, STATE_FILE), map_location=device, weights_only=True)
+    # read in place: `as_directory` copies through a temporary folder that workers on one node share,
+    # and Ray's lock on it races when they resume at once
+    with checkpoint.filesystem.open_input_file(f"{checkpoint.path}/{STATE_FILE}") as f:
+        return torch.load(io.BytesIO(f.read()), map_location=device, weights_only=True)
 
 
 def report(metrics: dict[str, float], state: Callable[[], dict[str, Any]]) -> None:
