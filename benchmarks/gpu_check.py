@@ -63,12 +63,12 @@ class GpuPeak:
 
 
 def gpu_tests() -> str:
-    """The `gpu` tests' summary line."""
-    done = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "tests/test_gpu.py", "-q", "-rs", "-p",
+    """The `gpu` tests' summary line, with each skip, failure and error named."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "tests/test_gpu.py", "-q", "-rfEs", "-p",
                            "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
-    skips = [line for line in lines if line.startswith("SKIPPED")]
-    return "\n".join([*skips, lines[-1] if lines else f"pytest exited {done.returncode}"])
+    outcomes = [line for line in lines if line.startswith(("SKIPPED", "FAILED", "ERROR"))]
+    return "\n".join([*outcomes, lines[-1] if lines else f"pytest exited {done.returncode}"])
 
 
 def images(work: Path, count: int, device: str) -> tuple[str, float]:

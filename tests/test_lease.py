@@ -17,6 +17,7 @@ from pipeline.runs.lease import Lease, LeaseLost, OutputHeld
 from pipeline.runs.layout import RunLayout
 from pipeline.run import ConvertConfig, convert
 from pipeline.settings import ModelSettings
+from pipeline.storage import atomic_writer
 from pipeline.video.run import VideoConfig, convert_video
 
 
@@ -32,6 +33,12 @@ def stored(lease: Lease) -> dict:
     return json.loads(lease.fs.cat_file(lease.path))
 
 
+def overwrite(lease: Lease, record: dict) -> None:
+    """Replace the stored lease whole, as another run's lease write does (never a half-written file)."""
+    with atomic_writer(lease.fs, lease.path) as f:
+        f.write(json.dumps(record).encode())
+
+
 def test_a_held_output_refuses_a_second_run_naming_the_holder(output: str) -> None:
     with Lease(RunLayout.for_folder(output, {}), "run-a"):
         with pytest.raises(OutputHeld, match=r"held by run run-a \(started .* pid \d+\).*--wait"):
@@ -44,7 +51,7 @@ def test_a_held_output_refuses_a_second_run_naming_the_holder(output: str) -> No
 def test_an_expired_lease_is_taken_over(output: str) -> None:
     dead = Lease(RunLayout.for_folder(output, {}), "killed-run")
     dead.acquire()  # never renewed, never released: a killed run
-    dead.fs.pipe_file(dead.path, json.dumps({**stored(dead), "host": "elsewhere", "expires_at": time.time() - 1}).encode())
+    overwrite(dead, {**stored(dead), "host": "elsewhere", "expires_at": time.time() - 1})
     with Lease(RunLayout.for_folder(output, {}), "next-run") as lease:
         assert stored(lease)["run_id"] == "next-run"
 
@@ -53,7 +60,7 @@ def test_a_holder_whose_process_is_gone_from_this_host_has_expired(tmp_path: Pat
     dead = Lease(RunLayout.for_folder(str(tmp_path / "out"), {}), "killed-run", seconds=3600)
     dead.acquire()
     record = stored(dead)
-    dead.fs.pipe_file(dead.path, json.dumps({**record, "pid": 2**22 + 12345}).encode())  # no such pid
+    overwrite(dead, {**record, "pid": 2**22 + 12345})  # no such pid
     with Lease(RunLayout.for_folder(str(tmp_path / "out"), {}), "next-run") as lease:
         assert stored(lease)["run_id"] == "next-run"
 
@@ -65,7 +72,7 @@ def test_the_lease_is_renewed_and_a_takeover_is_noticed(output: str) -> None:
         assert stored(lease)["expires_at"] > first
         lease.check()
         intruder = {**stored(lease), "run_id": "run-b", "host": "elsewhere", "expires_at": time.time() + 60}
-        lease.fs.pipe_file(lease.path, json.dumps(intruder).encode())
+        overwrite(lease, intruder)
         time.sleep(0.6)
         with pytest.raises(LeaseLost, match="run-b"):
             lease.check()
