@@ -33,17 +33,21 @@ from process_memory import PeakMemory
 
 MODES = ("bare", "per-image", "local", "cluster", "s3")
 # operator -> (network class path, value range of its inputs and outputs)
-NETWORKS = {"animegan": ("operators.animegan:Generator", (-1.0, 1.0)),
-            "fast-nst": ("operators.fast_nst:TransformerNet", (0.0, 255.0))}
+NETWORKS = {"animegan": ("operators.animegan:Generator", "operators.animegan:AnimeGANStylizer"),
+            "fast-nst": ("operators.fast_nst:TransformerNet", "operators.fast_nst:FastNSTStylizer")}
+
+
+def _named(path: str):
+    import importlib
+
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def network(operator: str):
-    """A fresh network of the operator's family and its value range."""
-    import importlib
-
-    path, value_range = NETWORKS[operator]
-    module, name = path.split(":")
-    return getattr(importlib.import_module(module), name)(), value_range
+    """A fresh network of the operator's family and the stylizer class that runs it."""
+    net, stylizer = NETWORKS[operator]
+    return _named(net)(), _named(stylizer)
 
 
 def make_inputs(folder: Path, count: int, width: int, height: int) -> None:
@@ -74,14 +78,13 @@ def run_bare(args: argparse.Namespace) -> dict:
     keep_freed_memory()  # as the model actors run
     device = torch.device(args.device)
     half = device.type == "cuda"
-    net, (low, high) = network(args.operator)
-    channels_last = device.type == "cuda" or args.operator == "animegan"  # as the operators run them
-    net = net.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format).eval()
+    net, stylizer = network(args.operator)
+    (low, high), memory_format = stylizer.value_range, stylizer.memory_format_on(device)  # as the operator runs it
+    net = net.to(device, memory_format=memory_format).eval()
     if half:
         net = net.half()
     x = torch.rand(args.batch, 3, args.height, args.width, device=device) * (high - low) + low
-    x = x.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format,
-             dtype=torch.float16 if half else torch.float32)
+    x = x.to(memory_format=memory_format, dtype=torch.float16 if half else torch.float32)
     batches = max(1, args.images // args.batch)
     with torch.inference_mode():
         net(x)  # warm-up
@@ -103,7 +106,8 @@ def run_per_image(args: argparse.Namespace) -> dict:
     from PIL import Image
 
     device = torch.device(args.device)
-    net, (low, high) = network(args.operator)
+    net, stylizer = network(args.operator)
+    low, high = stylizer.value_range
     net.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     net.to(device).eval()
     out = Path(args.work) / "per-image-out"
@@ -137,8 +141,9 @@ def run_pipeline(args: argparse.Namespace, source: str, output: str, storage: di
         done = pq.read_table(f)
     times = np.sort(done.filter(pc.equal(done["status"], "converted"))["finished_at"].cast("int64").to_numpy()) / 1000
     steady = steady_rate(times)
+    model_seconds = float(pc.sum(done["seconds"]).as_py() or 0.0)
     return {"images": result.totals.converted, "seconds": seconds, "whole": result.totals.converted / seconds,
-            "steady": steady, "failed": result.totals.failed}
+            "steady": steady, "failed": result.totals.failed, "model_busy": model_seconds / seconds}
 
 
 def run_on_cluster(args: argparse.Namespace) -> dict:

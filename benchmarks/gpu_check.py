@@ -76,8 +76,8 @@ def images(work: Path, count: int, device: str) -> tuple[str, float]:
     images/s at 1080p."""
     weights = work / "animegan.pt"
     make_weights(weights, "animegan")
-    rows = ["| size | bare loop images/s | pipeline images/s steady | whole run | pipeline / bare | peak GPU MiB |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| size | bare loop images/s | pipeline images/s steady | whole run | pipeline / bare | model busy "
+            "(share of the run) | peak GPU MiB |", "|---|---|---|---|---|---|---|"]
     for width, height, batch in ((512, 512, 16), (1920, 1080, 4)):
         inputs = work / f"in-{width}x{height}"
         make_inputs(inputs, count, width, height)
@@ -90,7 +90,7 @@ def images(work: Path, count: int, device: str) -> tuple[str, float]:
                 figures[mode] = {**measure(["--mode", mode, *common]), "gpu_mib": peak.mib}
         bare, run = figures["bare"], figures["local"]
         rows.append(f"| {width}x{height} | {bare['steady']:.1f} | {run['steady']:.1f} | {run['whole']:.1f} | "
-                    f"{run['steady'] / bare['steady']:.2f}x | {max(bare['gpu_mib'], run['gpu_mib'])} |")
+                    f"{run['steady'] / bare['steady']:.2f}x | {run['model_busy']:.0%} | {max(bare['gpu_mib'], run['gpu_mib'])} |")
     return "\n".join(rows), bare["steady"]
 
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from operators.errors import ConfigError
 from operators.feedforward import HALF_OPTION, TILE_OPTION, FeedForwardStylizer
+from operators.norms import LayerNorm2d
 from operators.spec import OperatorSpec, Option
 from operators.weights import load_into, load_state_dict, weights_check
 
@@ -47,7 +48,7 @@ class ConvNormLReLU(nn.Sequential):
         super().__init__(
             self.PADDING[pad_mode](padding),
             nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=0, groups=groups, bias=bias),
-            nn.GroupNorm(num_groups=1, num_channels=out_ch, affine=True),
+            LayerNorm2d(out_ch),
             nn.LeakyReLU(0.2, inplace=True),
         )
 
@@ -64,7 +65,7 @@ class InvertedResBlock(nn.Module):
             *expand,
             ConvNormLReLU(bottleneck, bottleneck, groups=bottleneck, bias=True),
             nn.Conv2d(bottleneck, out_ch, kernel_size=1, padding=0, bias=False),
-            nn.GroupNorm(num_groups=1, num_channels=out_ch, affine=True),
+            LayerNorm2d(out_ch),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,7 +136,7 @@ def locate_weights(options: dict[str, Any]) -> dict[str, Any]:
 
 
 class AnimeGANStylizer(FeedForwardStylizer):
-    """One Generator resident on a device, channels-last (faster on CPU too); fp16 on CUDA.
+    """One Generator resident on a device: channels-last on the CPU, fp16 on CUDA.
 
     With `align_corners` the generator upsamples to the exact sizes its encoder saw, so any
     size runs as it is (no padding, as the reference does); without it each upsampling doubles,

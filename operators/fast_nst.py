@@ -138,7 +138,7 @@ def weights_url(options: Mapping[str, Any]) -> str:
 
 
 class FastNSTStylizer(FeedForwardStylizer):
-    """A TransformerNet resident on a device; fp16 and channels-last on CUDA."""
+    """A TransformerNet resident on a device; fp16 on CUDA."""
 
     value_range = (0.0, 255.0)
     stride = STRIDE
