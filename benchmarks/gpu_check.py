@@ -1,9 +1,10 @@
-"""The day a GPU is lent: one script that checks the CUDA paths and measures them, in under 8 minutes.
+"""The day a GPU is lent: one script that checks the CUDA paths and measures them.
 
     python benchmarks/gpu_check.py            # prints tables ready for docs/benchmarks.md
 
 1. The `gpu` tests (`pytest -m gpu`): fp16 against fp32 (animegan, fast-nst), ONNX Runtime's CUDA
-   provider in use, NVDEC frames against the CPU decoder's, NVENC output decodable.
+   provider in use, NVDEC frames against the CPU decoder's, NVENC output decodable; then the
+   networks in each precision and layout (`gpu_layouts.py`).
 2. Images: `animegan` fp16 (synthetic weights in the public format: the compute of a real
    checkpoint) at 512x512 and 1920x1080, the bare model loop (tensors already on the GPU) against
    `stylebatch convert` on a local Ray (steady state, from the manifest), images/s and the ratio.
@@ -30,6 +31,7 @@ from pathlib import Path
 import torch
 from bench_pipeline import make_inputs, make_weights, measure
 from bench_video import make_input, measured, steady_fps
+from gpu_layouts import tables
 from null_model import identity_model
 from x264_cores import cores_needed, encode_costs
 
@@ -145,9 +147,11 @@ def main() -> None:
     started = time.perf_counter()
     print(f"GPU: {name} (driver {driver}), {os.cpu_count()} CPU cores, torch {torch.__version__}\n")
     print("gpu tests:\n" + gpu_tests() + "\n", flush=True)
+    device = torch.device("cpu" if args.cpu else "cuda")
+    print(f"The networks on {name}: precision, layout, GroupNorm\n\n{tables(device, small=args.cpu)}\n", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        table, fps_1080p = images(work, args.images, "cpu" if args.cpu else "cuda")
+        table, fps_1080p = images(work, args.images, device.type)
         print(f"animegan fp16 on {name}: bare loop against `stylebatch convert`\n\n{table}\n", flush=True)
         print(f"Cores per GPU for 1080p video where x264 encodes (animegan fp16's bare speed on {name})\n\n"
               f"{sizing(fps_1080p)}\n", flush=True)
