@@ -15,8 +15,10 @@ from torch import nn
 
 def layer_norm_2d(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float) -> torch.Tensor:
     """GroupNorm(1, C) of `x` (N, C, H, W) in its own dtype and memory format; statistics in float32."""
-    var, mean = torch.var_mean(x, dim=(1, 2, 3), correction=0, keepdim=True)  # accumulated in float32
-    scale = torch.rsqrt(var.float() + eps)  # (N, 1, 1, 1)
+    # one pass, accumulated in float32; the standard deviation, unlike the variance, fits float16
+    # whatever the activations (a variance over 65504 would come back infinite)
+    std, mean = torch.std_mean(x, dim=(1, 2, 3), correction=0, keepdim=True)
+    scale = torch.rsqrt(std.float().square() + eps)  # (N, 1, 1, 1)
     shift = -mean.float() * scale
     if weight is not None and bias is not None:
         per_channel = weight.float().view(1, -1, 1, 1)

@@ -28,6 +28,14 @@ def test_half_precision_stays_half_and_close() -> None:
     assert (out.float() - F.group_norm(x, 1, weight, bias, 1e-5)).abs().max() < 0.02
 
 
+def test_large_activations_in_half_precision_do_not_overflow() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 16, 16) * 1000  # a variance of a million: past float16's range, its square root is not
+    out = layer_norm_2d(x.half(), None, None, 1e-5)
+    assert torch.isfinite(out).all()
+    assert (out.float() - F.group_norm(x, 1, None, None, 1e-5)).abs().max() < 0.02
+
+
 def test_checkpoint_names_are_group_norms() -> None:
     norm = LayerNorm2d(32)
     assert isinstance(norm, torch.nn.GroupNorm) and norm.num_groups == 1
