@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from itertools import product
 from pathlib import Path
 
 import torch
@@ -73,13 +74,20 @@ def gpu_tests() -> str:
     return "\n".join([*outcomes, lines[-1] if lines else f"pytest exited {done.returncode}"])
 
 
-def images(work: Path, count: int, device: str) -> tuple[str, float]:
-    """Bare loop against the pipeline, fp16 animegan, at 512 px and 1080p; and the bare loop's
-    images/s at 1080p."""
+def say(line: str = "") -> None:
+    """Print a line of a table as soon as it is measured: a run cut short keeps what it measured."""
+    print(line, flush=True)
+
+
+def images(work: Path, count: int, device: str, name: str) -> float:
+    """Bare loop against the pipeline, fp16 animegan, at 512 px and 1080p, a row each; returns the
+    bare loop's images/s at 1080p."""
     weights = work / "animegan.pt"
     make_weights(weights, "animegan")
-    rows = ["| size | bare loop images/s | pipeline images/s steady | whole run | pipeline / bare | model busy "
-            "(share of the run) | peak GPU MiB |", "|---|---|---|---|---|---|---|"]
+    say(f"animegan fp16 on {name}: bare loop against `stylebatch convert`\n")
+    say("| size | bare loop images/s | pipeline images/s steady | whole run | pipeline / bare | model busy "
+        "(share of the run) | peak GPU MiB |")
+    say("|---|---|---|---|---|---|---|")
     for width, height, batch, images in ((512, 512, 16, count), (1920, 1080, 4, max(8, count // 4))):
         inputs = work / f"in-{width}x{height}"
         make_inputs(inputs, images, width, height)
@@ -91,9 +99,10 @@ def images(work: Path, count: int, device: str) -> tuple[str, float]:
             with GpuPeak() as peak:
                 figures[mode] = {**measure(["--mode", mode, *common]), "gpu_mib": peak.mib}
         bare, run = figures["bare"], figures["local"]
-        rows.append(f"| {width}x{height} | {bare['steady']:.1f} | {run['steady']:.1f} | {run['whole']:.1f} | "
-                    f"{run['steady'] / bare['steady']:.2f}x | {run['model_busy']:.0%} | {max(bare['gpu_mib'], run['gpu_mib'])} |")
-    return "\n".join(rows), bare["steady"]
+        say(f"| {width}x{height} | {bare['steady']:.1f} | {run['steady']:.1f} | {run['whole']:.1f} | "
+            f"{run['steady'] / bare['steady']:.2f}x | {run['model_busy']:.0%} | {max(bare['gpu_mib'], run['gpu_mib'])} |")
+    say()
+    return bare["steady"]
 
 
 def sizing(model_fps: float) -> str:
@@ -105,8 +114,8 @@ def sizing(model_fps: float) -> str:
     return "\n".join(rows)
 
 
-def video(work: Path, seconds: float) -> str:
-    """The null model and animegan through `stylebatch video` at 1080p, CPU codecs against the GPU's."""
+def video(work: Path, seconds: float, name: str) -> None:
+    """The null model and animegan through `stylebatch video` at 1080p, CPU codecs against the GPU's, a row each."""
     source = work / "in-1080p.mp4"
     frames = make_input(source, 1920, 1080, seconds, cycle=48)
     weights = work / "animegan.pt"
@@ -116,18 +125,15 @@ def video(work: Path, seconds: float) -> str:
               "animegan fp16": ["--operator", "animegan", "--weights", str(weights)]}
     codecs = {"CPU (libavcodec, x264)": ["--decoder", "cpu", "--encoder", "libx264"],
               "GPU (auto: NVDEC, NVENC where there is one)": ["--decoder", "auto", "--encoder", "auto"]}
-    rows = [f"{frames} frames, 1920x1080, x264 crf 18 preset medium where x264 encodes", "",
-            "| model | codecs | frames/s whole run | frames/s steady | codecs used | peak GPU MiB |",
-            "|---|---|---|---|---|---|"]
-    for model, model_args in models.items():
-        for label, codec_args in codecs.items():
-            out = work / f"out-{len(rows)}.mp4"
-            with GpuPeak() as peak:
-                run = measured([sys.executable, "-m", "jobs.video", str(source), str(out), *model_args, *codec_args])
-            used = next((line for line in run.stdout.splitlines() if line.startswith("decoder")), "")
-            rows.append(f"| {model} | {label} | {frames / run.seconds:.1f} | {steady_fps(run.stdout):.1f} | {used} "
-                        f"| {peak.mib} |")
-    return "\n".join(rows)
+    say(f"`stylebatch video` on {name}: {frames} frames, 1920x1080, x264 crf 18 preset medium where x264 encodes\n")
+    say("| model | codecs | frames/s whole run | frames/s steady | codecs used | peak GPU MiB |")
+    say("|---|---|---|---|---|---|")
+    for index, ((model, model_args), (label, codec_args)) in enumerate(product(models.items(), codecs.items())):
+        out = work / f"out-{index}.mp4"
+        with GpuPeak() as peak:
+            run = measured([sys.executable, "-m", "jobs.video", str(source), str(out), *model_args, *codec_args])
+        used = next((line for line in run.stdout.splitlines() if line.startswith("decoder")), "")
+        say(f"| {model} | {label} | {frames / run.seconds:.1f} | {steady_fps(run.stdout):.1f} | {used} | {peak.mib} |")
 
 
 def main() -> None:
@@ -151,11 +157,10 @@ def main() -> None:
     print(f"The networks on {name}: precision, layout, GroupNorm\n\n{tables(device, small=args.cpu)}\n", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        table, fps_1080p = images(work, args.images, device.type)
-        print(f"animegan fp16 on {name}: bare loop against `stylebatch convert`\n\n{table}\n", flush=True)
-        print(f"Cores per GPU for 1080p video where x264 encodes (animegan fp16's bare speed on {name})\n\n"
-              f"{sizing(fps_1080p)}\n", flush=True)
-        print(f"`stylebatch video` on {name}\n\n" + video(work, args.video_seconds), flush=True)
+        fps_1080p = images(work, args.images, device.type, name)
+        say(f"Cores per GPU for 1080p video where x264 encodes (animegan fp16's bare speed on {name})\n\n"
+            f"{sizing(fps_1080p)}\n")
+        video(work, args.video_seconds, name)
     print(f"\n(gpu_check took {time.perf_counter() - started:.0f} s)")
 
 
