@@ -10,6 +10,7 @@ import pytest
 from conftest import BUCKET
 from images import encoded, photo
 from videos import make_video
+from waiting import wait_until
 
 from jobs import cli
 from jobs.common import run_command
@@ -65,24 +66,14 @@ def test_a_holder_whose_process_is_gone_from_this_host_has_expired(tmp_path: Pat
         assert stored(lease)["run_id"] == "next-run"
 
 
-def soon(condition, seconds: float = 10.0) -> bool:
-    """Whether `condition()` comes true within `seconds` (a loaded machine may delay the renewer)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_the_lease_is_renewed_and_a_takeover_is_noticed(output: str) -> None:
     with Lease(RunLayout.for_folder(output, {}), "run-a", seconds=0.8) as lease:
         first = stored(lease)["expires_at"]
-        assert soon(lambda: stored(lease)["expires_at"] > first)
+        assert wait_until(lambda: stored(lease)["expires_at"] > first, 10)
         lease.check()
         intruder = {**stored(lease), "run_id": "run-b", "host": "elsewhere", "expires_at": time.time() + 60}
         overwrite(lease, intruder)
-        assert soon(lambda: lease.lost is not None)
+        assert wait_until(lambda: lease.lost is not None, 10)
         with pytest.raises(LeaseLost, match="run-b"):
             lease.check()
     assert stored(lease)["run_id"] == "run-b"  # the new holder's lease is left alone

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import BUCKET
 from images import encoded, photo
+from waiting import wait_until
 
 from jobs import cli
 from jobs.common import run_command
@@ -33,16 +34,6 @@ def converted_once_each(manifests: list[str], read: Callable[[str], object], cou
     assert sorted(converted) == [f"img{i:02d}.png" for i in range(count)]
     assert set(converted.values()) == {1}
     assert {row["status"] for row in rows} <= {"converted", "skipped"}
-
-
-def wait_until(settled: Callable[[], bool], seconds: float) -> bool:
-    """Whether `settled` comes true within `seconds` (asked every 0.2 s)."""
-    deadline = time.monotonic() + seconds
-    while not settled():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def exit_status(argv: list[str]) -> int:
