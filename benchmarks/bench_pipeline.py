@@ -32,7 +32,7 @@ import numpy as np
 from process_memory import PeakMemory
 
 MODES = ("bare", "per-image", "local", "cluster", "s3")
-# operator -> (network class path, value range of its inputs and outputs)
+# operator -> (network class path, the stylizer class that runs it: its value range and memory layout)
 NETWORKS = {"animegan": ("operators.animegan:Generator", "operators.animegan:AnimeGANStylizer"),
             "fast-nst": ("operators.fast_nst:TransformerNet", "operators.fast_nst:FastNSTStylizer")}
 
