@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 from process_memory import PeakMemory
@@ -87,16 +88,23 @@ def run_bare(args: argparse.Namespace) -> dict:
     x = x.to(memory_format=memory_format, dtype=torch.float16 if half else torch.float32)
     batches = max(1, args.images // args.batch)
     with torch.inference_mode():
-        net(x)  # warm-up
-        if half:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(batches):
-            net(x)
-        if half:
-            torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+        seconds = seconds_per_call(lambda: net(x), device, batches) * batches
     return {"images": batches * args.batch, "seconds": seconds, "steady": batches * args.batch / seconds}
+
+
+def seconds_per_call(fn: Callable[[], object], device: Any, calls: int) -> float:
+    """Mean seconds of `fn` (on torch `device`) after one warm-up call, the device's queue drained
+    at both ends."""
+    import torch
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    fn()
+    sync()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    sync()
+    return (time.perf_counter() - start) / calls
 
 
 def run_per_image(args: argparse.Namespace) -> dict:

@@ -151,17 +151,17 @@ def main() -> None:
     driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
                             capture_output=True, text=True).stdout.strip() if shutil.which("nvidia-smi") else "-"
     started = time.perf_counter()
-    print(f"GPU: {name} (driver {driver}), {os.cpu_count()} CPU cores, torch {torch.__version__}\n")
-    print("gpu tests:\n" + gpu_tests() + "\n", flush=True)
+    say(f"GPU: {name} (driver {driver}), {os.cpu_count()} CPU cores, torch {torch.__version__}\n")
+    say("gpu tests:\n" + gpu_tests() + "\n")
     device = torch.device("cpu" if args.cpu else "cuda")
-    print(f"The networks on {name}: precision, layout, GroupNorm\n\n{tables(device, small=args.cpu)}\n", flush=True)
+    say(f"The networks on {name}: precision, layout, GroupNorm\n\n{tables(device, small=args.cpu)}\n")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         fps_1080p = images(work, args.images, device.type, name)
         say(f"Cores per GPU for 1080p video where x264 encodes (animegan fp16's bare speed on {name})\n\n"
             f"{sizing(fps_1080p)}\n")
         video(work, args.video_seconds, name)
-    print(f"\n(gpu_check took {time.perf_counter() - started:.0f} s)")
+    say(f"\n(gpu_check took {time.perf_counter() - started:.0f} s)")
 
 
 if __name__ == "__main__":

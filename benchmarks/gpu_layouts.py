@@ -7,12 +7,13 @@ the contiguous layout, the layer norm). `gpu_check.py` prints these tables too.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from bench_pipeline import seconds_per_call
 
 from operators.animegan import Generator
 from operators.fast_nst import TransformerNet
@@ -20,18 +21,6 @@ from operators.norms import LayerNorm2d, layer_norm_2d
 
 LAYOUTS = {"contiguous": torch.contiguous_format, "channels-last": torch.channels_last}
 NETWORKS: dict[str, Callable[[], nn.Module]] = {"animegan": Generator, "fast-nst": TransformerNet}
-
-
-def seconds_per_call(fn: Callable[[], object], device: torch.device, calls: int) -> float:
-    """Mean seconds of `fn` after one warm-up call, the device's queue drained at both ends."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    fn()
-    sync()
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    sync()
-    return (time.perf_counter() - start) / calls
 
 
 def with_torch_group_norm(net: nn.Module) -> nn.Module:
@@ -55,24 +44,29 @@ def norm_table(device: torch.device, shapes: list[tuple[int, ...]], dtype: torch
     return "\n".join(rows)
 
 
+def images_per_second(net: nn.Module, batch: tuple[int, int, int], dtype: torch.dtype,
+                      memory_format: torch.memory_format, device: torch.device) -> float:
+    """`net`'s bare forward pass on a random batch (N, H, W) in `dtype` and `memory_format`."""
+    n, h, w = batch
+    net = net.to(device, dtype=dtype, memory_format=memory_format).eval()
+    x = torch.rand(n, 3, h, w, device=device).to(dtype=dtype, memory_format=memory_format)
+    with torch.inference_mode():
+        return n / seconds_per_call(lambda: net(x), device, 3)
+
+
 def network_table(device: torch.device, batches: list[tuple[int, int, int]], dtypes: list[torch.dtype]) -> str:
     rows = ["| network | batch | precision | layout | images/s |", "|---|---|---|---|---|"]
-    with torch.inference_mode():
-        for name, build in NETWORKS.items():
-            for n, h, w in batches:
-                for dtype in dtypes:
-                    for layout, memory_format in LAYOUTS.items():
-                        net = build().to(device, dtype=dtype, memory_format=memory_format).eval()
-                        x = torch.rand(n, 3, h, w, device=device).to(dtype=dtype, memory_format=memory_format)
-                        per_call = seconds_per_call(lambda: net(x), device, 3)
-                        rows.append(f"| {name} | {n}x{w}x{h} | {str(dtype)[6:]} | {layout} | {n / per_call:.1f} |")
-                if name == "animegan":  # as the operator ran before: torch's GroupNorm kernel, channels-last
-                    last = torch.channels_last
-                    net = with_torch_group_norm(build()).to(device, dtype=dtypes[0], memory_format=last).eval()
-                    x = torch.rand(n, 3, h, w, device=device).to(dtype=dtypes[0], memory_format=last)
-                    per_call = seconds_per_call(lambda: net(x), device, 3)
-                    rows.append(f"| {name}, torch GroupNorm | {n}x{w}x{h} | {str(dtypes[0])[6:]} | channels-last | "
-                                f"{n / per_call:.1f} |")
+    for name, build in NETWORKS.items():
+        for n, h, w in batches:
+            for dtype in dtypes:
+                for layout, memory_format in LAYOUTS.items():
+                    rate = images_per_second(build(), (n, h, w), dtype, memory_format, device)
+                    rows.append(f"| {name} | {n}x{w}x{h} | {str(dtype)[6:]} | {layout} | {rate:.1f} |")
+            if name == "animegan":  # as the operator ran before: torch's GroupNorm kernel, channels-last
+                rate = images_per_second(with_torch_group_norm(build()), (n, h, w), dtypes[0], torch.channels_last,
+                                         device)
+                rows.append(f"| {name}, torch GroupNorm | {n}x{w}x{h} | {str(dtypes[0])[6:]} | channels-last | "
+                            f"{rate:.1f} |")
     return "\n".join(rows)
 
 
